@@ -1,0 +1,770 @@
+/**
+ * The durable per-sink spool (DESIGN §5): events bound for one upstream sink
+ * are appended to segment files under $STATE_DIR/spool/<sink>/ before they
+ * count as accepted, and the sender drains them in batches, advancing a
+ * persisted cursor only past what the upstream acknowledged. It survives
+ * restarts and crashes, and it is capped in size.
+ *
+ * Layout:  000000000001.seg 000000000002.seg ...   one native event JSON per line
+ *          cursor.json   {"seq":N,"offset":BYTES,"line":LINES}  everything before is acknowledged
+ *          poisoned/<ULID>.jsonl + .meta.json      batches the upstream rejected for good
+ *
+ * Writing: records wait in a bounded in-memory queue (full → counted drop,
+ * never a wait) and one writer appends them in chunks to the head segment;
+ * the head rolls at segmentMaxBytes. fsync is batched: at most every
+ * fsyncIntervalMs, or at once after fsyncEveryRecords. `sync()` resolves when
+ * everything queued before the call is written and fsynced.
+ *
+ * Reading: only bytes the writer has completed are read. A batch ends on a
+ * line boundary; lines that do not parse are skipped and counted. On open,
+ * every segment is sealed and scanned; a torn last line (a crash mid-write)
+ * is excluded and counted; appends go to a new segment.
+ *
+ * Cap: before a chunk is written, whole segments are deleted oldest-first
+ * while the spool would exceed maxBytes; their unacknowledged lines are
+ * counted and reported through onLoss. The cursor file is replaced
+ * atomically (write tmp, fsync, rename); a lost or stale cursor only causes
+ * re-delivery (at-least-once), never loss.
+ */
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BoundedQueue } from './bounded-queue.js';
+import type { CordonEvent } from './types.js';
+import { UlidFactory } from './ulid.js';
+
+export const DEFAULT_SPOOL_QUEUE_CAPACITY = 65_536;
+export const DEFAULT_FSYNC_INTERVAL_MS = 50;
+export const DEFAULT_FSYNC_EVERY_RECORDS = 4096;
+export const MIN_SEGMENT_BYTES = 4096;
+export const MAX_SEGMENT_BYTES = 16 * 1024 * 1024;
+/** The cap is enforced in whole segments; this many segments fit under it. */
+const SEGMENTS_PER_CAP = 8;
+const CHUNK_MAX_BYTES = 1024 * 1024;
+const SCAN_CHUNK_BYTES = 1024 * 1024;
+const CURSOR_FILE = 'cursor.json';
+const POISONED_DIR = 'poisoned';
+const SEGMENT_PATTERN = /^(\d{12})\.seg$/;
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+const NEWLINE = 0x0a;
+const READ_RETRY_LIMIT = 64;
+
+export type SpoolLossReason = 'spool-full' | 'spool-torn' | 'spool-corrupt' | 'spool-write-error';
+
+export interface SpoolRecord {
+  /** One JSON line, ending with "\n". */
+  line: string;
+  /** Byte length of `line`. */
+  bytes: number;
+  /** Event time, for the oldest-unsent age. */
+  timeMs: number;
+}
+
+export interface SpoolOptions {
+  dir: string;
+  maxBytes: number;
+  queueCapacity?: number;
+  segmentMaxBytes?: number;
+  fsyncIntervalMs?: number;
+  fsyncEveryRecords?: number;
+  onLoss?: (count: number, reason: SpoolLossReason) => void;
+  onError?: (error: Error, what: string) => void;
+}
+
+export interface SpoolBatch {
+  seq: number;
+  startOffset: number;
+  endOffset: number;
+  endLine: number;
+  events: CordonEvent[];
+  /** The raw lines (with "\n") of `events`, for setting a batch aside. */
+  lines: string[];
+  /** Lines in the range that did not parse. */
+  corrupt: number;
+  bytes: number;
+}
+
+export interface SpoolStats {
+  /** Events not yet acknowledged upstream: in memory + on disk. */
+  queued: number;
+  /** Events waiting in memory for the disk. */
+  inMemory: number;
+  /** Unacknowledged bytes on disk. */
+  spooledBytes: number;
+  /** All segment bytes on disk (acknowledged part of the oldest segment included). */
+  diskBytes: number;
+  segments: number;
+  oldestUnsentMs: number | null;
+  /** Events accepted onto disk since start. */
+  written: number;
+  acked: number;
+  dropped: number;
+  torn: number;
+  corrupt: number;
+  poisoned: number;
+}
+
+interface Segment {
+  seq: number;
+  path: string;
+  /** Bytes of whole lines. */
+  size: number;
+  lines: number;
+  firstTimeMs: number | null;
+  handle: FileHandle | null;
+}
+
+interface Cursor {
+  seq: number;
+  offset: number;
+  line: number;
+}
+
+interface SyncWaiter {
+  seq: number;
+  resolve: () => void;
+}
+
+interface ScanResult {
+  size: number;
+  lines: number;
+  torn: boolean;
+  firstTimeMs: number | null;
+  linesBefore: number;
+}
+
+function segmentName(seq: number): string {
+  return `${String(seq).padStart(12, '0')}.seg`;
+}
+
+function lineTimeMs(text: string): number | null {
+  try {
+    const parsed = JSON.parse(text) as { time?: unknown };
+    const ms = typeof parsed.time === 'string' ? Date.parse(parsed.time) : NaN;
+    return Number.isFinite(ms) ? ms : null;
+  } catch {
+    return null;
+  }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function isEnoent(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+/** Counts whole lines of a segment file; `offset` is where the cursor sits (lines before it are counted too). */
+async function scanSegment(path: string, offset: number): Promise<ScanResult> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(SCAN_CHUNK_BYTES);
+    let position = 0;
+    let lines = 0;
+    let linesBefore = 0;
+    let lastNewlineEnd = 0;
+    let firstLine: string | null = null;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, 0, SCAN_CHUNK_BYTES, position);
+      if (bytesRead === 0) break;
+      let from = 0;
+      for (;;) {
+        const nl = buf.indexOf(NEWLINE, from);
+        if (nl < 0 || nl >= bytesRead) break;
+        const lineEnd = position + nl + 1;
+        if (firstLine === null && position === 0) firstLine = buf.toString('utf8', 0, nl);
+        lines++;
+        if (lineEnd <= offset) linesBefore++;
+        lastNewlineEnd = lineEnd;
+        from = nl + 1;
+      }
+      position += bytesRead;
+    }
+    return {
+      size: lastNewlineEnd,
+      lines,
+      torn: position > lastNewlineEnd,
+      firstTimeMs: firstLine === null ? null : lineTimeMs(firstLine),
+      linesBefore,
+    };
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await handle.read(buf, filled, length - filled, offset + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return filled === length ? buf : buf.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    const { bytesWritten } = await handle.write(data, written, data.length - written);
+    if (bytesWritten <= 0) throw new Error('write returned 0 bytes');
+    written += bytesWritten;
+  }
+}
+
+export class Spool {
+  readonly dir: string;
+  readonly maxBytes: number;
+  readonly segmentMaxBytes: number;
+  private readonly queue: BoundedQueue<SpoolRecord>;
+  private readonly fsyncIntervalMs: number;
+  private readonly fsyncEveryRecords: number;
+  private readonly poisonedIds = new UlidFactory();
+  private segments: Segment[] = [];
+  private head: Segment | null = null;
+  private nextSeq = 1;
+  private cursor: Cursor = { seq: 1, offset: 0, line: 0 };
+  private cursorTimeMs: number | null = null;
+  private totalBytes = 0;
+  private totalLines = 0;
+  private enqueuedSeq = 0;
+  private writtenSeq = 0;
+  private syncedSeq = 0;
+  private syncWaiters: SyncWaiter[] = [];
+  private dataWaiters: (() => void)[] = [];
+  private version = 0;
+  private fsyncDue = false;
+  private fsyncTimer: NodeJS.Timeout | null = null;
+  private pumping: Promise<void> | null = null;
+  private persistChain: Promise<void> = Promise.resolve();
+  private opened = false;
+  private closing = false;
+  private counters = { written: 0, acked: 0, dropped: 0, torn: 0, corrupt: 0, poisoned: 0 };
+
+  constructor(private readonly options: SpoolOptions) {
+    this.dir = options.dir;
+    this.maxBytes = options.maxBytes;
+    const bySize = Math.floor(options.maxBytes / SEGMENTS_PER_CAP);
+    this.segmentMaxBytes = options.segmentMaxBytes ?? Math.max(MIN_SEGMENT_BYTES, Math.min(MAX_SEGMENT_BYTES, bySize));
+    this.queue = new BoundedQueue(options.queueCapacity ?? DEFAULT_SPOOL_QUEUE_CAPACITY);
+    this.fsyncIntervalMs = options.fsyncIntervalMs ?? DEFAULT_FSYNC_INTERVAL_MS;
+    this.fsyncEveryRecords = options.fsyncEveryRecords ?? DEFAULT_FSYNC_EVERY_RECORDS;
+  }
+
+  /** Recovers what a previous run left: segments, cursor, torn tails. */
+  async open(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: DIR_MODE });
+    const saved = await this.readCursorFile();
+    // New segments must sort after the saved cursor, or a restart would take them for acknowledged ones.
+    if (saved !== null) this.nextSeq = saved.seq + 1;
+    const seqs = (await readdir(this.dir))
+      .map((name) => SEGMENT_PATTERN.exec(name))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    let torn = 0;
+    for (const seq of seqs) {
+      const path = join(this.dir, segmentName(seq));
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      if (saved !== null && seq < saved.seq) {
+        // Fully acknowledged before the crash; its deletion did not happen.
+        await unlink(path).catch(() => undefined);
+        continue;
+      }
+      const scan = await scanSegment(path, saved !== null && seq === saved.seq ? saved.offset : 0);
+      if (scan.torn) torn++;
+      this.segments.push({ seq, path, size: scan.size, lines: scan.lines, firstTimeMs: scan.firstTimeMs, handle: null });
+      this.totalBytes += scan.size;
+      this.totalLines += scan.lines;
+      if (saved !== null && seq === saved.seq) {
+        const offset = Math.min(saved.offset, scan.size);
+        this.cursor = { seq, offset, line: offset === scan.size ? scan.lines : scan.linesBefore };
+      }
+    }
+    const first = this.segments[0];
+    if (first === undefined) this.cursor = { seq: this.nextSeq, offset: 0, line: 0 };
+    else if (saved === null || first.seq !== saved.seq) this.cursor = { seq: first.seq, offset: 0, line: 0 };
+    this.counters.torn += torn;
+    this.opened = true;
+    if (torn > 0) this.options.onLoss?.(torn, 'spool-torn');
+    this.advancePastFinished();
+  }
+
+  /** Queues one record for the disk; false (and counted) when the queue is full. Never waits. */
+  enqueue(record: SpoolRecord): boolean {
+    if (this.closing || !this.queue.push(record)) {
+      this.counters.dropped++;
+      return false;
+    }
+    this.enqueuedSeq++;
+    this.kick();
+    return true;
+  }
+
+  /** Resolves once every record queued before the call is on disk and fsynced (or counted lost). */
+  sync(): Promise<void> {
+    const target = this.enqueuedSeq;
+    if (this.syncedSeq >= target) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.syncWaiters.push({ seq: target, resolve });
+      this.fsyncDue = true;
+      this.kick();
+    });
+  }
+
+  /** Changes whenever new data reaches the disk; pass it to waitForData. */
+  get dataVersion(): number {
+    return this.version;
+  }
+
+  /** Resolves when data newer than `version` is on disk, on close, or on abort. */
+  waitForData(version: number, signal?: AbortSignal): Promise<void> {
+    if (this.version !== version || this.closing || signal?.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.dataWaiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** The next unacknowledged lines from the cursor (one segment at most), or null when there are none. */
+  async readBatch(maxEvents: number, maxBytes: number): Promise<SpoolBatch | null> {
+    for (let attempt = 0; attempt < READ_RETRY_LIMIT && this.opened && !this.closing; attempt++) {
+      const seg = this.segments.find((s) => s.seq === this.cursor.seq);
+      if (seg === undefined) return null;
+      const start = this.cursor.offset;
+      const available = seg.size - start;
+      if (available <= 0) {
+        if (seg !== this.head && this.segments.indexOf(seg) < this.segments.length - 1) {
+          this.advancePastFinished();
+          continue;
+        }
+        return null;
+      }
+      let want = Math.min(available, maxBytes);
+      let buf: Buffer;
+      let end = -1;
+      try {
+        for (;;) {
+          buf = await readAt(seg.path, start, want);
+          end = this.batchEnd(buf, maxEvents);
+          if (end > 0 || want >= available || buf.length < want) break;
+          want = Math.min(available, want * 2); // one line longer than maxBytes
+        }
+      } catch (err) {
+        if (isEnoent(err)) continue; // dropped by the cap meanwhile
+        throw err;
+      }
+      if (this.cursor.seq !== seg.seq || this.cursor.offset !== start) continue;
+      if (end <= 0) return null;
+      return this.parseBatch(seg.seq, start, buf!.subarray(0, end));
+    }
+    return null;
+  }
+
+  /** True while `batch` still starts at the cursor (the cap has not dropped it, nobody acked it). */
+  isCurrent(batch: SpoolBatch): boolean {
+    return batch.seq === this.cursor.seq && batch.startOffset === this.cursor.offset;
+  }
+
+  /** Marks the batch delivered: advances and persists the cursor, deletes finished segments. */
+  async ack(batch: SpoolBatch): Promise<void> {
+    if (!this.isCurrent(batch)) return;
+    this.cursor = { seq: batch.seq, offset: batch.endOffset, line: batch.endLine };
+    this.cursorTimeMs = null;
+    this.counters.acked += batch.events.length;
+    if (batch.corrupt > 0) {
+      this.counters.corrupt += batch.corrupt;
+      this.options.onLoss?.(batch.corrupt, 'spool-corrupt');
+    }
+    this.advancePastFinished();
+    await this.persistCursor();
+  }
+
+  /** Moves a batch the upstream rejected for good to poisoned/, then acks it. Returns the file written. */
+  async setAside(batch: SpoolBatch, meta: Record<string, unknown>): Promise<string | null> {
+    if (!this.isCurrent(batch)) return null;
+    const dir = join(this.dir, POISONED_DIR);
+    const id = this.poisonedIds.next();
+    const file = join(dir, `${id}.jsonl`);
+    try {
+      await mkdir(dir, { recursive: true, mode: DIR_MODE });
+      await writeFile(file, batch.lines.join(''), { mode: FILE_MODE });
+      const first = batch.events[0];
+      const last = batch.events[batch.events.length - 1];
+      const info = { ...meta, count: batch.events.length, first_id: first?.id ?? null, last_id: last?.id ?? null, at: new Date().toISOString() };
+      await writeFile(join(dir, `${id}.meta.json`), JSON.stringify(info) + '\n', { mode: FILE_MODE });
+      await this.capPoisoned(dir);
+    } catch (err) {
+      this.options.onError?.(asError(err), 'set-aside');
+    }
+    this.counters.poisoned += batch.events.length;
+    await this.ack(batch);
+    return file;
+  }
+
+  stats(): SpoolStats {
+    const cursorSeg = this.segments.find((s) => s.seq === this.cursor.seq);
+    const unackedLines = Math.max(0, this.totalLines - (cursorSeg !== undefined ? this.cursor.line : 0));
+    const unackedBytes = Math.max(0, this.totalBytes - (cursorSeg !== undefined ? this.cursor.offset : 0));
+    let oldest: number | null = null;
+    if (unackedLines > 0) {
+      oldest = this.cursorTimeMs ?? cursorSeg?.firstTimeMs ?? this.segments.find((s) => s.firstTimeMs !== null)?.firstTimeMs ?? null;
+    } else if (this.queue.length > 0) {
+      oldest = this.queue.peek()!.timeMs;
+    }
+    return {
+      queued: unackedLines + this.queue.length,
+      inMemory: this.queue.length,
+      spooledBytes: unackedBytes,
+      diskBytes: this.totalBytes,
+      segments: this.segments.length,
+      oldestUnsentMs: oldest,
+      ...this.counters,
+    };
+  }
+
+  /** Writes what is queued, fsyncs, persists the cursor and closes files. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.fsyncDue = true;
+    this.kick();
+    while (this.pumping !== null) await this.pumping;
+    this.closing = true;
+    if (this.fsyncTimer !== null) clearTimeout(this.fsyncTimer);
+    this.fsyncTimer = null;
+    for (const wake of this.dataWaiters.splice(0)) wake();
+    await this.persistChain;
+    if (this.head?.handle) {
+      try {
+        await this.head.handle.sync();
+        await this.head.handle.close();
+      } catch (err) {
+        this.options.onError?.(asError(err), 'close');
+      }
+      this.head.handle = null;
+    }
+    this.syncedSeq = this.writtenSeq;
+    this.settleSyncWaiters();
+  }
+
+  // ----- writer -----
+
+  private kick(): void {
+    if (this.pumping !== null || !this.opened) return;
+    if (this.queue.length === 0 && !this.fsyncDue) return;
+    this.pumping = this.pump()
+      .catch((err) => this.options.onError?.(asError(err), 'pump'))
+      .finally(() => {
+        this.pumping = null;
+        if (!this.closing && (this.queue.length > 0 || this.fsyncDue)) this.kick();
+      });
+  }
+
+  private async pump(): Promise<void> {
+    for (;;) {
+      if (this.queue.length > 0) {
+        await this.writeChunk();
+        continue;
+      }
+      if (this.fsyncDue) {
+        this.fsyncDue = false;
+        await this.fsyncHead();
+        continue;
+      }
+      return;
+    }
+  }
+
+  private async writeChunk(): Promise<void> {
+    let head: Segment;
+    try {
+      head = await this.ensureHead();
+    } catch (err) {
+      this.loseQueued(this.queue.length, 'spool-write-error');
+      this.options.onError?.(asError(err), 'open-segment');
+      return;
+    }
+    const records: SpoolRecord[] = [];
+    let bytes = 0;
+    const room = Math.max(0, this.segmentMaxBytes - head.size);
+    while (this.queue.length > 0) {
+      const next = this.queue.peek()!;
+      if (records.length > 0 && (bytes + next.bytes > CHUNK_MAX_BYTES || bytes + next.bytes > room)) break;
+      this.queue.shift();
+      records.push(next);
+      bytes += next.bytes;
+    }
+    if (bytes > this.maxBytes) {
+      this.lose(records.length, 'spool-full');
+      return;
+    }
+    this.enforceCap(bytes);
+    const data = records.length === 1 ? records[0]!.line : records.map((r) => r.line).join('');
+    try {
+      await writeFully(head.handle!, Buffer.from(data, 'utf8'));
+    } catch (err) {
+      // The head may now end in a partial line; seal it at its last good size.
+      await head.handle?.close().catch(() => undefined);
+      head.handle = null;
+      this.head = null;
+      this.lose(records.length, 'spool-write-error');
+      this.options.onError?.(asError(err), 'write');
+      return;
+    }
+    head.size += bytes;
+    head.lines += records.length;
+    if (head.firstTimeMs === null) head.firstTimeMs = records[0]!.timeMs;
+    this.totalBytes += bytes;
+    this.totalLines += records.length;
+    this.writtenSeq += records.length;
+    this.counters.written += records.length;
+    this.version++;
+    for (const wake of this.dataWaiters.splice(0)) wake();
+    if (this.writtenSeq - this.syncedSeq >= this.fsyncEveryRecords) this.fsyncDue = true;
+    else this.scheduleFsync();
+  }
+
+  private scheduleFsync(): void {
+    if (this.fsyncTimer !== null || this.closing) return;
+    this.fsyncTimer = setTimeout(() => {
+      this.fsyncTimer = null;
+      this.fsyncDue = true;
+      this.kick();
+    }, this.fsyncIntervalMs);
+    this.fsyncTimer.unref();
+  }
+
+  private async fsyncHead(): Promise<void> {
+    const target = this.writtenSeq;
+    if (this.syncedSeq >= target) {
+      this.settleSyncWaiters();
+      return;
+    }
+    if (this.head?.handle) {
+      try {
+        await this.head.handle.sync();
+      } catch (err) {
+        this.options.onError?.(asError(err), 'fsync');
+      }
+    }
+    this.syncedSeq = Math.max(this.syncedSeq, target);
+    this.settleSyncWaiters();
+  }
+
+  private settleSyncWaiters(): void {
+    if (this.syncWaiters.length === 0) return;
+    const still: SyncWaiter[] = [];
+    for (const w of this.syncWaiters) {
+      if (w.seq <= this.syncedSeq) w.resolve();
+      else still.push(w);
+    }
+    this.syncWaiters = still;
+  }
+
+  private async ensureHead(): Promise<Segment> {
+    const current = this.head;
+    if (current?.handle && current.size < this.segmentMaxBytes) return current;
+    if (current?.handle) {
+      // Roll: the old head is complete; make it durable before sealing it.
+      await current.handle.sync();
+      await current.handle.close();
+      current.handle = null;
+      this.syncedSeq = Math.max(this.syncedSeq, this.writtenSeq);
+      this.settleSyncWaiters();
+    }
+    const seq = this.nextSeq++;
+    const path = join(this.dir, segmentName(seq));
+    const handle = await open(path, 'a', FILE_MODE);
+    const seg: Segment = { seq, path, size: 0, lines: 0, firstTimeMs: null, handle };
+    this.segments.push(seg);
+    this.head = seg;
+    if (this.segments.length === 1) this.cursor = { seq, offset: 0, line: 0 };
+    await this.syncDir();
+    this.advancePastFinished();
+    return seg;
+  }
+
+  private async syncDir(): Promise<void> {
+    try {
+      const handle = await open(this.dir, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      // Directory fsync is best effort (not supported everywhere).
+    }
+  }
+
+  /** Deletes the oldest segments (never the head) while `incoming` more bytes would exceed the cap. */
+  private enforceCap(incoming: number): void {
+    while (this.totalBytes + incoming > this.maxBytes && this.segments.length > 1 && this.segments[0] !== this.head) {
+      const seg = this.segments.shift()!;
+      const atCursor = this.cursor.seq === seg.seq;
+      const unacked = atCursor ? seg.lines - this.cursor.line : this.cursor.seq < seg.seq ? seg.lines : 0;
+      this.totalBytes -= seg.size;
+      this.totalLines -= seg.lines;
+      unlink(seg.path).catch((err) => this.options.onError?.(asError(err), 'cap'));
+      if (this.cursor.seq <= seg.seq) {
+        this.cursor = { seq: this.segments[0]!.seq, offset: 0, line: 0 };
+        this.cursorTimeMs = null;
+        void this.persistCursor();
+      }
+      if (unacked > 0) this.reportLoss(unacked, 'spool-full');
+    }
+  }
+
+  /** Records taken from the queue that will never reach the disk. */
+  private lose(count: number, reason: SpoolLossReason): void {
+    this.writtenSeq += count;
+    this.fsyncDue = true;
+    this.reportLoss(count, reason);
+  }
+
+  private reportLoss(count: number, reason: SpoolLossReason): void {
+    this.counters.dropped += count;
+    this.options.onLoss?.(count, reason);
+  }
+
+  private loseQueued(count: number, reason: SpoolLossReason): void {
+    for (let i = 0; i < count; i++) this.queue.shift();
+    this.lose(count, reason);
+  }
+
+  // ----- reader -----
+
+  /** End (exclusive) of the last whole line within `buf`, stopping after `maxEvents` lines. */
+  private batchEnd(buf: Buffer, maxEvents: number): number {
+    let end = 0;
+    let count = 0;
+    let from = 0;
+    while (count < maxEvents) {
+      const nl = buf.indexOf(NEWLINE, from);
+      if (nl < 0) break;
+      end = nl + 1;
+      from = end;
+      count++;
+    }
+    return end;
+  }
+
+  private parseBatch(seq: number, start: number, buf: Buffer): SpoolBatch {
+    const text = buf.toString('utf8');
+    const events: CordonEvent[] = [];
+    const lines: string[] = [];
+    let corrupt = 0;
+    let lineCount = 0;
+    let from = 0;
+    while (from < text.length) {
+      const nl = text.indexOf('\n', from);
+      const stop = nl < 0 ? text.length : nl;
+      const line = text.slice(from, stop);
+      from = stop + 1;
+      lineCount++;
+      try {
+        const event = JSON.parse(line) as CordonEvent;
+        if (event === null || typeof event !== 'object' || typeof event.id !== 'string' || typeof event.kind !== 'string') throw new Error('not an event');
+        events.push(event);
+        lines.push(line + '\n');
+      } catch {
+        corrupt++;
+      }
+    }
+    const first = events[0];
+    if (first !== undefined) {
+      const ms = Date.parse(first.time);
+      this.cursorTimeMs = Number.isFinite(ms) ? ms : null;
+    }
+    return {
+      seq,
+      startOffset: start,
+      endOffset: start + buf.length,
+      endLine: this.cursor.line + lineCount,
+      events,
+      lines,
+      corrupt,
+      bytes: buf.length,
+    };
+  }
+
+  /** Deletes sealed segments the cursor has passed and moves the cursor to the next one. */
+  private advancePastFinished(): void {
+    for (;;) {
+      const first = this.segments[0];
+      if (first === undefined || first === this.head || this.segments.length < 2) return;
+      if (this.cursor.seq !== first.seq || this.cursor.offset < first.size) return;
+      this.segments.shift();
+      this.totalBytes -= first.size;
+      this.totalLines -= first.lines;
+      unlink(first.path).catch((err) => {
+        if (!isEnoent(err)) this.options.onError?.(asError(err), 'delete-segment');
+      });
+      this.cursor = { seq: this.segments[0]!.seq, offset: 0, line: 0 };
+      this.cursorTimeMs = null;
+      void this.persistCursor();
+    }
+  }
+
+  // ----- cursor file -----
+
+  private async readCursorFile(): Promise<Cursor | null> {
+    try {
+      const parsed = JSON.parse(await readFile(join(this.dir, CURSOR_FILE), 'utf8')) as Partial<Cursor>;
+      if (Number.isSafeInteger(parsed.seq) && Number.isSafeInteger(parsed.offset) && parsed.seq! >= 1 && parsed.offset! >= 0) {
+        return { seq: parsed.seq!, offset: parsed.offset!, line: 0 };
+      }
+    } catch {
+      // Missing or unreadable: start from the oldest segment (re-delivery, never loss).
+    }
+    return null;
+  }
+
+  private persistCursor(): Promise<void> {
+    const text = JSON.stringify(this.cursor) + '\n';
+    this.persistChain = this.persistChain
+      .then(() => this.writeCursorFile(text))
+      .catch((err) => this.options.onError?.(asError(err), 'cursor'));
+    return this.persistChain;
+  }
+
+  private async writeCursorFile(text: string): Promise<void> {
+    const path = join(this.dir, CURSOR_FILE);
+    const tmp = `${path}.tmp`;
+    const handle = await open(tmp, 'w', FILE_MODE);
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+  }
+
+  private async capPoisoned(dir: string): Promise<void> {
+    const names = (await readdir(dir)).sort();
+    const sizes = new Map<string, number>();
+    let total = 0;
+    for (const name of names) {
+      const size = (await stat(join(dir, name)).catch(() => null))?.size ?? 0;
+      sizes.set(name, size);
+      total += size;
+    }
+    for (const name of names) {
+      if (total <= this.maxBytes) break;
+      await unlink(join(dir, name)).catch(() => undefined);
+      total -= sizes.get(name) ?? 0;
+    }
+  }
+}

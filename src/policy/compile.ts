@@ -1,0 +1,156 @@
+/**
+ * The compiled policy: what the decision engine reads on every request.
+ *
+ * Compiling happens once per loaded policy (never per decision): each layer's
+ * name rules go into a reversed-label trie and its address rules into a
+ * prefix table, modes and defaults are resolved, and the mount rules are
+ * compiled by path-rules.ts. The result is immutable; swapping policies means
+ * swapping the whole object.
+ */
+import type { Mode, NetworkAction, Policy, Profile, Layer } from './types.js';
+import type { RuleRef } from '../decide/types.js';
+import { NameTrie } from '../match/name-trie.js';
+import { PrefixTable } from '../match/prefix-table.js';
+import { compileMounts, type CompiledMounts } from '../match/path-rules.js';
+
+/** Layer id of the guardrails (RuleRef.layer). */
+export const GUARDRAILS_LAYER = 'guardrails';
+/** The profile used when no other profile's `match` is satisfied. */
+export const DEFAULT_PROFILE = 'default';
+/** Name of the fail-closed policy. */
+export const DENY_ALL_POLICY_NAME = 'deny-all';
+/** sha256 of zero bytes: the deny-all policy has no source. */
+const EMPTY_SHA256 = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+/** At equal host and port specificity, deny ranks first (DESIGN §2: deny wins a tie). */
+const TIE_RANK: Readonly<Record<NetworkAction, number>> = { deny: 0, allow: 1 };
+
+/** What a trie or prefix table returns: the rule that matched, ready to be echoed in a decision. */
+export interface RuleHit {
+  readonly action: NetworkAction;
+  readonly ref: Readonly<RuleRef>;
+}
+
+export interface CompiledLayer {
+  /** `guardrails` or `profile:<name>`. */
+  readonly id: string;
+  /** layer.mode ?? policy.mode. */
+  readonly mode: Mode;
+  readonly names: NameTrie<RuleHit>;
+  readonly addresses: PrefixTable<RuleHit>;
+}
+
+export interface CompiledProfile {
+  readonly name: string;
+  /** The `match` pairs, for selection. */
+  readonly match: readonly (readonly [string, string])[];
+  readonly layer: CompiledLayer;
+  /** The profile's network default; a profile without one denies. */
+  readonly networkDefault: NetworkAction;
+}
+
+export interface CompiledPolicy {
+  readonly policy: Policy;
+  readonly mounts: CompiledMounts;
+  /** Always present; empty when the policy has no guardrails. */
+  readonly guardrails: CompiledLayer;
+  /** In file order. */
+  readonly profiles: readonly CompiledProfile[];
+  readonly defaultProfile: CompiledProfile;
+  /**
+   * Non-null only for denyAllPolicy(why): every decision is a deny with
+   * reason 'no-policy', and this text explains why no policy is loaded.
+   */
+  readonly failClosed: string | null;
+  /** Number of compiled network resources (all layers), for status output. */
+  readonly counts: { readonly nameResources: number; readonly addressResources: number };
+}
+
+function compileLayer(id: string, layer: Layer | null, policyMode: Mode): CompiledLayer {
+  const names = new NameTrie<RuleHit>();
+  const addresses = new PrefixTable<RuleHit>();
+  for (const rule of layer?.network?.rules ?? []) {
+    const rank = TIE_RANK[rule.action];
+    for (const res of rule.resources) {
+      const hit: RuleHit = Object.freeze({
+        action: rule.action,
+        ref: Object.freeze({ layer: id, name: rule.name, resource: res.text }),
+      });
+      const host = res.host;
+      if (host.type === 'cidr') addresses.add(host.family, host.address, host.prefix, res.ports, rank, hit);
+      else names.add(host, res.ports, rank, hit);
+    }
+  }
+  names.seal();
+  addresses.seal();
+  return Object.freeze({ id, mode: layer?.mode ?? policyMode, names, addresses });
+}
+
+function compileProfile(profile: Profile, policyMode: Mode): CompiledProfile {
+  return Object.freeze({
+    name: profile.name,
+    match: Object.freeze(Object.entries(profile.match).map(([k, v]) => Object.freeze([k, v] as const))),
+    layer: compileLayer(`profile:${profile.name}`, profile, policyMode),
+    networkDefault: profile.network?.default ?? 'deny',
+  });
+}
+
+/** A profile `default` that denies everything: used when an AST has none (the loader always synthesises one). */
+function denyingDefaultProfile(): Profile {
+  return {
+    name: DEFAULT_PROFILE,
+    match: {},
+    mode: null,
+    network: { default: 'deny', rules: [] },
+    mounts: { default: 'deny', rules: [] },
+  };
+}
+
+function build(policy: Policy, failClosed: string | null): CompiledPolicy {
+  const guardrails = compileLayer(GUARDRAILS_LAYER, policy.guardrails, policy.mode);
+  const profiles = policy.profiles.map((p) => compileProfile(p, policy.mode));
+  let defaultProfile = profiles.find((p) => p.name === DEFAULT_PROFILE);
+  if (defaultProfile === undefined) {
+    defaultProfile = compileProfile(denyingDefaultProfile(), policy.mode);
+    profiles.push(defaultProfile);
+  }
+  let nameResources = guardrails.names.size;
+  let addressResources = guardrails.addresses.size;
+  for (const p of profiles) {
+    nameResources += p.layer.names.size;
+    addressResources += p.layer.addresses.size;
+  }
+  return Object.freeze({
+    policy,
+    mounts: compileMounts(policy),
+    guardrails,
+    profiles: Object.freeze(profiles),
+    defaultProfile,
+    failClosed,
+    counts: Object.freeze({ nameResources, addressResources }),
+  });
+}
+
+/** Compiles a validated policy. Pure; throws only on an AST the loader would never produce. */
+export function compilePolicy(policy: Policy): CompiledPolicy {
+  return build(policy, null);
+}
+
+/**
+ * The fail-closed policy named "deny-all": every network and mount request is
+ * denied with reason 'no-policy', enforced whatever the mode. `why` says why
+ * no real policy is loaded; network decisions carry it as `error`.
+ */
+export function denyAllPolicy(why: string): CompiledPolicy {
+  const policy: Policy = {
+    version: 1,
+    name: DENY_ALL_POLICY_NAME,
+    revision: null,
+    mode: 'enforce',
+    guardrails: null,
+    profiles: [denyingDefaultProfile()],
+    files: [],
+    digest: EMPTY_SHA256,
+  };
+  return build(policy, why);
+}
