@@ -8,8 +8,12 @@
  * process.hrtime.bigint (percentiles over the per-decision batch means —
  * smooth, hides single slow calls) and a sample of individually timed calls
  * (honest about tails, but includes the cost of reading the clock, which is
- * measured and shown). Pass/miss is judged on the per-call figure.
+ * measured and shown). On a shared machine both include time the process
+ * was not scheduled, so batches are also timed in CPU time
+ * (process.cpuUsage), the engine's own cost. Each figure is judged against
+ * the target separately; none is hidden.
  */
+import { loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { compilePolicy, type CompiledPolicy } from '../src/policy/compile.js';
@@ -29,10 +33,15 @@ const BATCH_SIZE = 1_000;
 const BATCHES = 400;
 const WARMUP_DECISIONS = 200_000;
 const SAMPLED_CALLS = 100_000;
+const SAMPLE_ROUNDS = 10;
 const TARGET_NAME_P99_NS = 2_000;
 const TARGET_COMPILE_MS = 2_000;
 const SEED = 0x5eed;
+/** Further compiles after the measured (cold) one, to show the warm figure. */
+const EXTRA_COMPILES = 2;
 const NS_PER_MS = 1e6;
+const NS_PER_US = 1e3;
+const US_PER_MS = 1e3;
 const NS_PER_S = 1e9;
 const BYTES_PER_MIB = 2 ** 20;
 
@@ -134,6 +143,13 @@ function generate(): Generated {
       addRule(i, 'cidr', { type: 'cidr', family: 6, address: canon.value.host, prefix }, `[${canon.value.host}/${prefix}]`, p);
     }
   }
+  // The address stage only runs for an allowed name: the answers below belong to this one.
+  profile.push({
+    name: 'resolved names',
+    action: 'allow',
+    resources: [{ text: '**.resolved.bench', host: { type: 'any-depth', suffix: 'resolved.bench' }, ports: null, source }],
+    source,
+  });
   const policy: Policy = {
     version: 1,
     name: 'bench-200k',
@@ -183,24 +199,29 @@ function addressAnswers(g: Generated): string[][] {
 interface Latency {
   batchP50: number;
   batchP99: number;
+  /** CPU time (process.cpuUsage) per decision, batch means: excludes time the process was not scheduled. */
+  cpuP50: number;
+  cpuP99: number;
   callP50: number;
   callP99: number;
+  /** Lowest per-round p99 of the per-call samples: the figure least disturbed by other processes. */
+  quietP99: number;
   callMax: number;
   perSecond: number;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
+function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** Cost of one `process.hrtime.bigint()` pair, included in every per-call figure. */
 function clockOverheadNs(): number {
-  const samples: number[] = [];
+  const samples = new Float64Array(SAMPLED_CALLS);
   for (let i = 0; i < SAMPLED_CALLS; i++) {
     const t0 = process.hrtime.bigint();
-    samples.push(Number(process.hrtime.bigint() - t0));
+    samples[i] = Number(process.hrtime.bigint() - t0);
   }
-  samples.sort((a, b) => a - b);
+  samples.sort();
   return percentile(samples, 50);
 }
 
@@ -208,29 +229,43 @@ let sink = 0;
 
 function measure(count: number, decide: (i: number) => NetworkDecision): Latency {
   for (let i = 0; i < WARMUP_DECISIONS; i++) sink += decide(i % count).decision.length;
-  const batchMeans: number[] = [];
+  const batchMeans = new Float64Array(BATCHES);
+  const cpuMeans = new Float64Array(BATCHES);
   let total = 0;
   for (let b = 0; b < BATCHES; b++) {
     const start = (b * BATCH_SIZE) % count;
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < BATCH_SIZE; i++) sink += decide((start + i) % count).decision.length;
     const ns = Number(process.hrtime.bigint() - t0);
+    const cpu = process.cpuUsage(c0);
     total += ns;
-    batchMeans.push(ns / BATCH_SIZE);
+    batchMeans[b] = ns / BATCH_SIZE;
+    cpuMeans[b] = ((cpu.user + cpu.system) * NS_PER_US) / BATCH_SIZE;
   }
-  const calls: number[] = [];
-  for (let i = 0; i < SAMPLED_CALLS; i++) {
-    const t0 = process.hrtime.bigint();
-    sink += decide(i % count).decision.length;
-    calls.push(Number(process.hrtime.bigint() - t0));
+  const calls = new Float64Array(SAMPLED_CALLS);
+  const perRound = SAMPLED_CALLS / SAMPLE_ROUNDS;
+  let quietP99 = Infinity;
+  for (let r = 0; r < SAMPLE_ROUNDS; r++) {
+    const round = calls.subarray(r * perRound, (r + 1) * perRound);
+    for (let i = 0; i < perRound; i++) {
+      const t0 = process.hrtime.bigint();
+      sink += decide((r * perRound + i) % count).decision.length;
+      round[i] = Number(process.hrtime.bigint() - t0);
+    }
+    quietP99 = Math.min(quietP99, percentile(Float64Array.from(round).sort(), 99));
   }
-  batchMeans.sort((a, b) => a - b);
-  calls.sort((a, b) => a - b);
+  batchMeans.sort();
+  cpuMeans.sort();
+  calls.sort();
   return {
     batchP50: percentile(batchMeans, 50),
     batchP99: percentile(batchMeans, 99),
+    cpuP50: percentile(cpuMeans, 50),
+    cpuP99: percentile(cpuMeans, 99),
     callP50: percentile(calls, 50),
     callP99: percentile(calls, 99),
+    quietP99,
     callMax: calls[calls.length - 1],
     perSecond: (BATCHES * BATCH_SIZE * NS_PER_S) / total,
   };
@@ -261,18 +296,30 @@ const fmtNs = (ns: number): string => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} �
 const fmtRate = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`;
 
 export async function run(): Promise<BenchResult> {
+  const loadBefore = loadavg()[0];
   const gc = findGc();
   const generated = generate();
   const before = heapUsed(gc);
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const cp: CompiledPolicy = compilePolicy(generated.policy);
   const compileMs = Number(process.hrtime.bigint() - t0) / NS_PER_MS;
+  const compileCpu = process.cpuUsage(c0);
+  const compileCpuMs = (compileCpu.user + compileCpu.system) / US_PER_MS;
   const heapMiB = (heapUsed(gc) - before) / BYTES_PER_MIB;
+  let warmCompileMs = Infinity;
+  for (let i = 0; i < EXTRA_COMPILES; i++) {
+    const t1 = process.hrtime.bigint();
+    sink += compilePolicy(generated.policy).counts.nameResources;
+    warmCompileMs = Math.min(warmCompileMs, Number(process.hrtime.bigint() - t1) / NS_PER_MS);
+  }
+  if (gc !== null) gc();
 
   const opts: DecideOptions = { labels: { agent: 'bench' } };
   const names = nameQueries(generated);
   const answers = addressAnswers(generated);
-  const stages = names.map((q) => decideTarget(cp, target('bench.example.com', q.port), opts));
+  const stages = names.map((q) => decideTarget(cp, target('www.resolved.bench', q.port), opts));
+  if (stages.some((s) => s.decision !== 'allow')) throw new Error('bench: the resolved name must be allowed');
   const literals = answers.map((a, i) => target(a[0].includes(':') ? `[${a[0]}]` : a[0], names[i].port));
 
   const nameOutcomes = { allow: 0, deny: 0 };
@@ -283,30 +330,38 @@ export async function run(): Promise<BenchResult> {
   const address = measure(answers.length, (i) => decideAddresses(cp, stages[i], answers[i], opts));
   const literal = measure(literals.length, (i) => decideTarget(cp, literals[i], opts));
   if (sink === 0) throw new Error('benchmark produced no decisions');
+  const loadAfter = loadavg()[0];
 
   const pass = (ok: boolean): string => (ok ? 'pass' : '**miss**');
   const row = (label: string, l: Latency, target: string): string =>
-    `| ${label} | ${fmtRate(l.perSecond)} | ${fmtNs(l.batchP50)} | ${fmtNs(l.batchP99)} | ${fmtNs(l.callP50)} | ${fmtNs(l.callP99)} | ${fmtNs(l.callMax)} | ${target} |`;
+    `| ${label} | ${fmtRate(l.perSecond)} | ${fmtNs(l.batchP50)} | ${fmtNs(l.batchP99)} | ${fmtNs(l.cpuP50)} | ${fmtNs(l.cpuP99)} | ${fmtNs(l.callP50)} | ${fmtNs(l.callP99)} | ${fmtNs(l.quietP99)} | ${fmtNs(l.callMax)} | ${target} |`;
   const markdown = [
     `Policy: ${NAME_RULES.toLocaleString('en')} name rules (50% exact, 20% \`*.\`, 30% \`**.\`; half with a port or range) and ` +
       `${CIDR_RULES.toLocaleString('en')} CIDR rules (60% IPv4 /8–/32, 40% IPv6 /32–/128; half with ports), one resource per rule, ` +
       `${Math.round(GUARDRAILS_SHARE * 100)}% in the guardrails and the rest in the default profile. ` +
-      `Compiled: ${cp.counts.nameResources.toLocaleString('en')} name and ${cp.counts.addressResources.toLocaleString('en')} address resources.`,
+      `Plus one rule allowing \`**.resolved.bench\`, the name the address-stage answers belong to. Compiled: ${cp.counts.nameResources.toLocaleString('en')} name and ${cp.counts.addressResources.toLocaleString('en')} address resources.`,
     '',
     '| measure | figure | target | result |',
     '| --- | --- | --- | --- |',
-    `| compile time | ${compileMs.toFixed(0)} ms | < ${TARGET_COMPILE_MS} ms | ${pass(compileMs < TARGET_COMPILE_MS)} |`,
+    `| compile time (first, cold JIT) | ${compileMs.toFixed(0)} ms | < ${TARGET_COMPILE_MS} ms | ${pass(compileMs < TARGET_COMPILE_MS)} |`,
+    `| compile CPU time (first; includes gc) | ${compileCpuMs.toFixed(0)} ms | < ${TARGET_COMPILE_MS} ms | ${pass(compileCpuMs < TARGET_COMPILE_MS)} |`,
+    `| compile time (best of ${EXTRA_COMPILES} more) | ${warmCompileMs.toFixed(0)} ms | < ${TARGET_COMPILE_MS} ms | ${pass(warmCompileMs < TARGET_COMPILE_MS)} |`,
     `| heap held by the compiled policy | ${gc === null ? `${heapMiB.toFixed(1)} MiB (no gc available: approximate)` : `${heapMiB.toFixed(1)} MiB`} | — | — |`,
-    `| name decision p99 (per call) | ${fmtNs(name.callP99)} | < ${fmtNs(TARGET_NAME_P99_NS)} | ${pass(name.callP99 < TARGET_NAME_P99_NS)} |`,
+    `| name decision p99 (per call, all samples) | ${fmtNs(name.callP99)} | < ${fmtNs(TARGET_NAME_P99_NS)} | ${pass(name.callP99 < TARGET_NAME_P99_NS)} |`,
+    `| name decision p99 (per call, quietest of ${SAMPLE_ROUNDS} rounds) | ${fmtNs(name.quietP99)} | < ${fmtNs(TARGET_NAME_P99_NS)} | ${pass(name.quietP99 < TARGET_NAME_P99_NS)} |`,
+    `| name decision p99 (CPU time, batch means) | ${fmtNs(name.cpuP99)} | < ${fmtNs(TARGET_NAME_P99_NS)} | ${pass(name.cpuP99 < TARGET_NAME_P99_NS)} |`,
     '',
     `Decisions (${(BATCHES * BATCH_SIZE).toLocaleString('en')} timed in batches of ${BATCH_SIZE} after ${WARMUP_DECISIONS.toLocaleString('en')} warm-up, ` +
       `then ${SAMPLED_CALLS.toLocaleString('en')} timed one by one; per-call figures include ~${clock} ns of clock reading):`,
     '',
-    '| decision | rate | p50 (batch) | p99 (batch) | p50 (per call) | p99 (per call) | max (per call) | query mix |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| decision | rate | p50 (batch) | p99 (batch) | CPU p50 (batch) | CPU p99 (batch) | p50 (per call) | p99 (per call) | p99 (quietest round) | max (per call) | query mix |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     row('name stage (`decideTarget`, name)', name, `${QUERY_COUNT.toLocaleString('en')} names: 30% exact, 30% one label under, 20% two under, 20% misses (${nameOutcomes.allow} allow / ${nameOutcomes.deny} deny)`),
     row('address stage (`decideAddresses`)', address, '1–2 resolved addresses: 40% inside a rule\'s IPv4 net, 20% random IPv4, 25% inside an IPv6 net, 15% outside'),
     row('IP-literal target (`decideTarget`)', literal, 'the first address of each answer as the target'),
+    '',
+    `Machine load (1-minute load average): ${loadBefore.toFixed(1)} at start, ${loadAfter.toFixed(1)} at end — the machine is shared, and ` +
+      'per-call tails include time the process was not running; the quietest-round p99 is the figure least affected.',
     '',
     'gc: ' + (gc === null ? 'not available; heap figure is approximate.' : 'forced before each heap reading (`--expose-gc` set at run time via v8.setFlagsFromString when not given).'),
   ].join('\n');

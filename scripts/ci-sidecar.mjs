@@ -33,7 +33,7 @@ export const MAX_ROWS_PER_TABLE = 100;
 /** Longest value shown in a cell (names are at most 253 octets; rule names are free text). */
 const MAX_CELL_CHARS = 300;
 const DENY_ALL_POLICY = 'deny-all';
-/** events.jsonl, rotated events.jsonl.1, events-<stamp>.jsonl; compressed files are skipped. */
+/** events.jsonl and its rotations (events-<ULID>.jsonl; also events.jsonl.N); compressed files are skipped. */
 const EVENTS_FILE_RE = /^events[^/]*\.jsonl(\.\d+)?$/;
 const SIDECAR_INFO_FILE = 'sidecar.env';
 
@@ -111,7 +111,7 @@ export function code(value) {
  * @param {unknown} value
  */
 export function text(value) {
-  return clean(String(value)).replace(/[\\`*_{}[\]()<>#+!|~&:-]/g, (c) => `\\${c}`);
+  return clean(String(value)).replace(/[\\`*_{}[\]()<>!|~&]/g, (c) => `\\${c}`);
 }
 
 /** @param {string} host @param {unknown} port */
@@ -167,9 +167,16 @@ export async function tallyEvents(stateDir) {
   /** @type {Map<string, Row>} */
   const byKey = new Map();
   const names = existsSync(stateDir) ? readdirSync(stateDir).filter((n) => EVENTS_FILE_RE.test(n)) : [];
-  // events.jsonl.2 is older than events.jsonl.1, which is older than events.jsonl
-  const rotation = (/** @type {string} */ n) => Number(/\.(\d+)$/.exec(n)?.[1] ?? 0);
-  names.sort((a, b) => rotation(b) - rotation(a) || a.localeCompare(b));
+  // oldest first: events-<ULID>.jsonl in ULID (= time) order, then events.jsonl.N from the
+  // highest N, then the current events.jsonl
+  const ROTATION_DIGITS = 9;
+  const sortKey = (/** @type {string} */ n) => {
+    if (n === 'events.jsonl') return '2';
+    const numbered = /\.(\d+)$/.exec(n);
+    if (numbered !== null) return `1${String(10 ** ROTATION_DIGITS - Number(numbered[1])).padStart(ROTATION_DIGITS + 1, '0')}`;
+    return `0${n}`;
+  };
+  names.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
   for (const name of names) {
     tally.files.push(name);
     const lines = createInterface({ input: createReadStream(join(stateDir, name)), crlfDelay: Infinity });

@@ -126,7 +126,11 @@ acct_field() {
     [ -f "$ACCT_PREFIX/etc/$1" ] || return 0
     awk -F: -v n="$2" -v f="$3" '$1 == n { print $f; exit }' "$ACCT_PREFIX/etc/$1"
   else
-    { getent "$1" "$2" || true; } | cut -d: -f"$3"
+    local line fields
+    line=$(getent "$1" "$2" || true)
+    [ -n "$line" ] || return 0
+    IFS=: read -r -a fields <<<"$line"
+    printf '%s\n' "${fields[$(($3 - 1))]}"
   fi
 }
 
@@ -251,16 +255,25 @@ case "$NODE_BIN" in
 esac
 [[ "$NODE_BIN" =~ ^[A-Za-z0-9/._+-]+$ ]] || die "--node path has characters a unit file cannot carry: $NODE_BIN"
 [ -x "$NODE_BIN" ] || die "$NODE_BIN not found: install Node.js >= $NODE_MIN_MAJOR.$NODE_MIN_MINOR (e.g. apt-get install nodejs) or pass --node PATH"
-"$NODE_BIN" -e "const [a, b] = process.versions.node.split('.').map(Number); process.exit(a > $NODE_MIN_MAJOR || (a === $NODE_MIN_MAJOR && b >= $NODE_MIN_MINOR) ? 0 : 1)" ||
-  die "$NODE_BIN is Node.js $("$NODE_BIN" -v); cordon needs >= $NODE_MIN_MAJOR.$NODE_MIN_MINOR"
-# The daemon runs whatever this path holds: anyone who can replace it can
-# bypass the policy. Refuse a binary (or directory) that is not root's alone.
-NODE_REAL=$(readlink -f "$NODE_BIN")
-for p in "$NODE_REAL" "$(dirname "$NODE_REAL")"; do
-  if [ -z "$(find "$p" -maxdepth 0 -user 0 ! -perm /022 -print)" ]; then
-    die "$p must be owned by root and not writable by group or others (the daemon executes it)"
-  fi
-done
+# One node run checks the version and that the binary cannot be swapped: the
+# daemon runs whatever this path holds, so anyone who can replace it (or its
+# directory) can bypass the policy.
+NODE_CHECK='
+const fs = require("node:fs"), path = require("node:path");
+const [min, cur] = [process.argv[1].split(".").map(Number), process.versions.node.split(".").map(Number)];
+if (cur[0] < min[0] || (cur[0] === min[0] && cur[1] < min[1])) {
+  console.log(`Node.js ${process.versions.node}; cordon needs >= ${process.argv[1]}`); process.exit(1);
+}
+const given = fs.realpathSync(process.argv[2]), running = fs.realpathSync(process.execPath);
+for (const p of new Set([given, path.dirname(given), running, path.dirname(running)])) {
+  const st = fs.statSync(p);
+  if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    console.log(`${p} must be owned by root and not writable by group or others (the daemon executes it)`); process.exit(1);
+  }
+}'
+if ! node_problem=$("$NODE_BIN" -e "$NODE_CHECK" "$NODE_MIN_MAJOR.$NODE_MIN_MINOR" "$NODE_BIN" 2>&1); then
+  die "$NODE_BIN: ${node_problem:-does not run}"
+fi
 
 if [ -n "$POLICY_URL" ]; then
   [[ "$POLICY_URL" =~ ^(https://[^[:space:]\"\'\\]+|http://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?(/[^[:space:]\"\'\\]*)?)$ ]] ||

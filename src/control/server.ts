@@ -219,6 +219,9 @@ export async function startControlServer(path: string, deps: ControlDeps, gid: n
         return;
       }
       if (err instanceof WireError) {
+        // The rest of an oversized body is never read, so the connection cannot be reused:
+        // say so, or a keep-alive client sends its next request into a closing socket (EPIPE).
+        if (err.status === 413) res.setHeader('connection', 'close');
         sendError(res, err.status, err.code, err.message);
         if (err.status === 413) req.socket.destroySoon();
         return;

@@ -43,12 +43,13 @@ export class YamlReader {
     this.#lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: this.#lines, uniqueKeys: true, prettyErrors: false, version: '1.2' });
     for (const err of doc.errors) {
-      const line = err.linePos?.[0]?.line ?? 0;
+      const line = err.pos === undefined ? 0 : this.#lines.linePos(err.pos[0]).line;
       const message = err.code === 'DUPLICATE_KEY' ? 'duplicate key' : yamlMessage(err.message);
       this.issues.push({ file, path: '', line, message: `invalid YAML: ${message}` });
     }
     for (const warn of doc.warnings) {
-      this.issues.push({ file, path: '', line: warn.linePos?.[0]?.line ?? 0, message: `invalid YAML: ${yamlMessage(warn.message)}` });
+      const line = warn.pos === undefined ? 0 : this.#lines.linePos(warn.pos[0]).line;
+      this.issues.push({ file, path: '', line, message: `invalid YAML: ${yamlMessage(warn.message)}` });
     }
     this.root = doc.errors.length > 0 ? null : ((doc.contents as YamlNode | null) ?? null);
   }

@@ -10,13 +10,12 @@
  * against the working directory. `~/` expands to the home directory.
  */
 import { readFile } from 'node:fs/promises';
-import { homedir, hostname, userInfo } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { isIP } from 'node:net';
+import { hostname, userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import type { Node as YamlNode } from 'yaml';
 import type { Mode } from '../policy/types.js';
 import { DEFAULT_POLICY_PATH } from '../policy/load.js';
-import { isUrlSource, validatePolicyUrl } from '../policy/sources/url-source.js';
+import { isUrlSource } from '../policy/sources/url-source.js';
 import { DEFAULT_AUDIT_MAX_AGE_MS, DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_RETAIN_FILES } from '../events/audit-log.js';
 import {
   DEFAULT_SPOOL_MAX_BYTES,
@@ -30,6 +29,16 @@ import {
   type SinkType,
 } from '../events/sink-config.js';
 import { YamlReader, formatYamlIssues } from './config-yaml.js';
+import {
+  checkPath,
+  checkUpstreamProxy,
+  identityError,
+  isLoopbackListen,
+  parseListenAddress,
+  parsePolicySource,
+  parseResolver,
+  resolvePath,
+} from './config-values.js';
 import type { YamlIssue } from './config-yaml.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:3128';
@@ -53,13 +62,11 @@ export const MIN_AUDIT_LOG_MAX_AGE_S = 60;
 export const MAX_AUDIT_LOG_MAX_AGE_S = 366 * 86_400;
 export const DEFAULT_AUDIT_LOG_RETAIN_FILES = DEFAULT_AUDIT_RETAIN_FILES;
 export const MAX_AUDIT_LOG_RETAIN_FILES = 10_000;
-export const DNS_PORT = 53;
-export const MAX_IDENTITY_CHARS = 256;
 export const MAX_TRUSTED_KEYS = 64;
 export const MAX_SINKS = 32;
 
 export type { SinkConfig } from '../events/sink-config.js';
-const UPSTREAM_PROXY_SCHEMES = ['http:', 'socks5:', 'socks5h:'];
+export { isLoopbackListen } from './config-values.js';
 
 export interface PolicySourceConfig {
   /** An absolute file or directory path, or an https:// (or loopback http://) URL. */
@@ -258,7 +265,12 @@ export function parseDaemonConfigText(text: string, file: string, environment: C
   config.defaulted = base.defaulted.filter((key) => !setKeys.has(key));
   if (config.defaulted.includes('socket')) config.socket = join(config.state_dir, STATUS_SOCKET_NAME);
   checkCrossKeys(config, (path, message) => reader.error(findNode(reader, root, path), path, message));
-  if (reader.issues.length > 0) return { ok: false, errors: reader.issues.map(toConfigError) };
+  if (reader.issues.length > 0) {
+    // In file order (stable within a line), like policy errors.
+    const errors = reader.issues.map((issue, i) => ({ issue, i }));
+    errors.sort((a, b) => a.issue.line - b.issue.line || a.i - b.i);
+    return { ok: false, errors: errors.map(({ issue }) => toConfigError(issue)) };
+  }
   return { ok: true, config };
 }
 
@@ -340,12 +352,6 @@ export function mergeFlags(config: DaemonConfig, flags: DaemonFlags, environment
 /** "file:line: path: message", one per line. */
 export function formatConfigErrors(errors: readonly ConfigError[]): string {
   return formatYamlIssues(errors);
-}
-
-/** True when a `HOST:PORT` listen address is on loopback (127.0.0.0/8, ::1, localhost). */
-export function isLoopbackListen(address: string): boolean {
-  const parsed = splitHostPort(address);
-  return parsed !== null && isLoopbackHost(parsed.host);
 }
 
 // ---------------------------------------------------------------------------
@@ -711,91 +717,10 @@ function toConfigError(issue: YamlIssue): ConfigError {
   return { file: issue.file, path: issue.path, line: issue.line, message: issue.message };
 }
 
-function parsePolicySource(text: string, baseDir: string): { source: string } | { error: string } {
-  if (text === '') return { error: 'must not be empty' };
-  if (isUrlSource(text)) {
-    const v = validatePolicyUrl(text);
-    return v.ok ? { source: v.url.href } : { error: v.error };
-  }
-  const err = checkPath(text);
-  return err === null ? { source: resolvePath(text, baseDir) } : { error: err };
-}
-
-function checkPath(text: string): string | null {
-  if (text === '') return 'must be a non-empty path';
-  if (text.includes('\0')) return 'must not contain NUL';
-  return null;
-}
-
-function resolvePath(text: string, baseDir: string): string {
-  if (text === '~') return homedir();
-  if (text.startsWith('~/')) return join(homedir(), text.slice(2));
-  return isAbsolute(text) ? resolve(text) : resolve(baseDir, text);
-}
-
-function identityError(text: string): string | null {
-  if (text.length === 0 || text.length > MAX_IDENTITY_CHARS) return `must be 1-${MAX_IDENTITY_CHARS} characters`;
-  if (/[\u0000-\u001f\u007f]/.test(text)) return 'must not contain control characters';
-  return null;
-}
-
 function defaultUser(env: NodeJS.ProcessEnv): string {
   try {
     return userInfo().username;
   } catch {
     return env.USER ?? env.LOGNAME ?? 'unknown';
   }
-}
-
-function splitHostPort(text: string): { host: string; port: number } | null {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  if (m === null) return null;
-  const port = Number(m[3]);
-  if (port > 65535 || (m[3].length > 1 && m[3].startsWith('0'))) return null;
-  return { host: (m[1] ?? m[2]).toLowerCase(), port };
-}
-
-function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
-  return false;
-}
-
-/** `HOST:PORT` where HOST is an IP literal (IPv6 in brackets) or `localhost`; port 0-65535. */
-function parseListenAddress(text: string): string | { error: string } {
-  const parsed = splitHostPort(text);
-  if (parsed === null) return { error: `must be HOST:PORT (IPv6 as [addr]:port), got '${text}'` };
-  const { host, port } = parsed;
-  if (host !== 'localhost' && isIP(host) === 0) return { error: `host must be an IP address or localhost, got '${host}'` };
-  if (isIP(host) === 4 && !/^(\d{1,3})(\.\d{1,3}){3}$/.test(host)) return { error: `'${host}' is not a dotted-quad IPv4 address` };
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** `IP[:PORT]` of a DNS server (an IP: resolving the resolver by name would be circular); normalised to `IP:PORT`. */
-function parseResolver(text: string): string | { error: string } {
-  const bare = text.startsWith('[') ? null : isIP(text);
-  if (bare === 4) return `${text}:${DNS_PORT}`;
-  if (bare === 6) return `[${text}]:${DNS_PORT}`;
-  const parsed = splitHostPort(text);
-  if (parsed === null || isIP(parsed.host) === 0 || parsed.port === 0) {
-    return { error: `must be IP or IP:PORT of a DNS server (IPv6 as [addr]:port), got '${text}'` };
-  }
-  return isIP(parsed.host) === 6 ? `[${parsed.host}]:${parsed.port}` : `${parsed.host}:${parsed.port}`;
-}
-
-function checkUpstreamProxy(text: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return `must be a URL such as http://proxy.corp:8080 or socks5://proxy.corp:1080, got '${text}'`;
-  }
-  if (!UPSTREAM_PROXY_SCHEMES.includes(url.protocol)) {
-    return `scheme must be one of ${UPSTREAM_PROXY_SCHEMES.map((s) => s.slice(0, -1)).join(', ')}, got '${url.protocol.slice(0, -1)}'`;
-  }
-  if (url.hostname === '') return 'must name a host';
-  if (url.pathname !== '' && url.pathname !== '/') return 'must not have a path';
-  if (url.search !== '' || url.hash !== '') return 'must not have a query or fragment';
-  return null;
 }

@@ -1,10 +1,10 @@
 /**
- * Decision counters for status and /metrics. Sits between producers and the
- * event pipeline (it is an EventEmitterPort itself) so that every recorded
- * decision is counted exactly once, whatever front-end produced it.
+ * Decision counts by kind, verdict, layer and enforcement for `/metrics`.
+ * Sits between producers and the event pipeline (it is an EventEmitterPort
+ * itself) so that every recorded decision is counted exactly once, whatever
+ * front-end produced it. (The status totals come from the pipeline.)
  */
 import type { CordonEvent, EventEmitterPort, EventInput } from '../events/types.js';
-import type { Counters } from '../control/wire.js';
 
 export interface DecisionCount {
   kind: string;
@@ -17,7 +17,6 @@ export interface DecisionCount {
 export class CountingEmitter implements EventEmitterPort {
   readonly #inner: EventEmitterPort;
   readonly #byKey = new Map<string, DecisionCount>();
-  readonly #counters: Counters = { allowed: 0, denied: 0, audited: 0, invalid: 0 };
 
   constructor(inner: EventEmitterPort) {
     this.#inner = inner;
@@ -33,16 +32,8 @@ export class CountingEmitter implements EventEmitterPort {
       } else {
         entry.count += 1;
       }
-      if (input.reason === 'invalid-target') this.#counters.invalid += 1;
-      else if (input.decision === 'allow') this.#counters.allowed += 1;
-      else if (input.enforced) this.#counters.denied += 1;
-      else this.#counters.audited += 1;
     }
     return this.#inner.emit(input);
-  }
-
-  counters(): Counters {
-    return { ...this.#counters };
   }
 
   decisions(): DecisionCount[] {

@@ -13,9 +13,7 @@ import { EventPipeline } from '../events/pipeline.js';
 import type { EventInput, EventPolicyRef } from '../events/types.js';
 import { PolicyStore } from '../policy/store.js';
 import type { CompiledPolicy } from '../policy/compile.js';
-import { FilePolicySource } from '../policy/sources/file-source.js';
-import { UrlPolicySource, isUrlSource } from '../policy/sources/url-source.js';
-import type { PolicySource } from '../policy/sources/types.js';
+import { createPolicySource } from '../policy/sources/create-source.js';
 import { loadTrustedKeys } from '../policy/signature.js';
 import { SessionRegistry, ANONYMOUS_SESSION_ID } from '../sessions/registry.js';
 import { createResolver } from '../proxy/resolver.js';
@@ -41,14 +39,6 @@ export interface RunningDaemon {
 
 function policyRef(cp: CompiledPolicy): EventPolicyRef {
   return { name: cp.policy.name, revision: cp.policy.revision, digest: cp.policy.digest };
-}
-
-function makeSource(config: DaemonConfig): PolicySource {
-  const src = config.policy.source;
-  if (isUrlSource(src)) {
-    return new UrlPolicySource(src, { pollIntervalMs: config.policy.poll_interval_s * MS_PER_S, bearerTokenFile: config.policy.bearer_token_file });
-  }
-  return new FilePolicySource(src);
 }
 
 function tcpUrl(scheme: string, listen: string | null, id: string, secret: string): string | null {
@@ -79,7 +69,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = pino({ 
   };
 
   const trustedKeys = await loadTrustedKeys(config.policy.trusted_keys);
-  const store = new PolicyStore({ source: makeSource(config), stateDir: config.state_dir, events, trustedKeys });
+  const store = new PolicyStore({ source: createPolicySource(config.policy), stateDir: config.state_dir, events, trustedKeys });
   const policyStatus = await store.start();
   logger.info({ policy: policyStatus.name, state: policyStatus.state, source: policyStatus.source, error: policyStatus.last_error }, 'policy loaded');
 

@@ -141,8 +141,10 @@ function collect(q: MaskQuery, fs: MountFs): MountMask[] {
       const segments = tokens.map((t) => (t.kind === 'literal' ? t.name : ''));
       if (!isBeneath(segments, q.path)) continue;
       const key = joinAbsolute(segments);
-      // A path through a symlink is not a real path: no rule can be about it.
+      // A path through a symlink is not a real path: no rule can be about it
+      // (ELOOP says there is one); beneath a regular file nothing can exist.
       const real = resolveRealPath(fs, key);
+      if (!real.ok && (real.code === 'ENOTDIR' || real.code === 'ELOOP')) continue;
       if (!real.ok) throw new MaskBoundError('unresolvable-path', real.error);
       if (real.path !== key) continue;
       const access = q.accessAt(segments);

@@ -43,15 +43,16 @@ export const NODE_MOUNT_FS: MountFs = {
   readdir: (p) => readdirSync(p, { withFileTypes: true }),
 };
 
-export type RealPathResult = { ok: true; path: string } | { ok: false; error: string };
+/** `code` is the errno name (EACCES, ELOOP, ENOTDIR, ...) or a short word for the walk's own refusals. */
+export type RealPathResult = { ok: true; path: string } | { ok: false; code: string; error: string };
 
 export function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : err instanceof Error ? err.message : String(err);
 }
 
-function fail(path: string, why: string): RealPathResult {
-  return { ok: false, error: `cannot resolve ${path}: ${why}` };
+function fail(path: string, code: string, why = code): RealPathResult {
+  return { ok: false, code, error: `cannot resolve ${path}: ${why}` };
 }
 
 /**
@@ -86,7 +87,7 @@ export function resolveRealPath(fs: MountFs, abs: string): RealPathResult {
       if (errorCode(err) !== 'ENOENT') return fail(abs, errorCode(err));
       // Nothing exists beneath a missing entry, so nothing below can be a link;
       // but `missing/..` has no meaning the kernel would give it.
-      if (pending.includes('..')) return fail(abs, "'..' beneath a directory that does not exist");
+      if (pending.includes('..')) return fail(abs, 'ENOENT', "'..' beneath a directory that does not exist");
       return { ok: true, path: posix.join(next, ...pending.filter((s) => s !== '.')) };
     }
     if (stat.isSymbolicLink()) {
@@ -98,7 +99,7 @@ export function resolveRealPath(fs: MountFs, abs: string): RealPathResult {
       } catch (err) {
         return fail(abs, errorCode(err));
       }
-      if (target.includes('\0')) return fail(abs, 'symlink target contains NUL');
+      if (target.includes('\0')) return fail(abs, 'EINVAL', 'symlink target contains NUL');
       if (target.startsWith('/')) current = '/';
       pending = [...target.split('/').filter((s) => s.length > 0), ...pending];
       continue;

@@ -19,6 +19,15 @@
  *   specialRange() names it, else allowed (resolved) or given the profile
  *   default (IP-literal target); an IPv6 address embedding IPv4 is checked as
  *   itself and as each embedded IPv4, and a deny from any form wins;
+ * - an allowed resolved address with no rule reports reason 'default';
+ * - a final allow (or an audit-only name deny that still goes through) carries
+ *   the name stage's reason, rule and mode; `address` is the first allowed
+ *   address;
+ * - when every resolved address is denied, the reason is theirs if they all
+ *   share it, else 'no-address-allowed'; the request goes through (audit)
+ *   only if some address's deny is unenforced, and that address is dialed —
+ *   an enforced deny of one address never becomes dialable because another
+ *   layer is in audit mode;
  * - 'invalid-target', 'unresolvable', 'no-policy' and 'internal-error' are
  *   enforced in every mode and report mode 'enforce'.
  */
@@ -53,7 +62,8 @@ interface Modes {
 const ENFORCE: Mode = 'enforce';
 /** Resolved address, no address rule, not special: allowed. */
 const ALLOW_UNLISTED: Outcome = Object.freeze({ decision: 'allow', reason: 'default', rule: null, mode: ENFORCE });
-/** Unused target port when a raw target could not be parsed far enough to know it. */
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+/** Target port when a raw target could not be parsed far enough to know it. */
 const UNKNOWN_PORT = 0;
 
 function enforcedOf(o: Outcome): boolean {
@@ -109,7 +119,9 @@ function labelsMatch(match: readonly (readonly [string, string])[], labels: Read
   return true;
 }
 
-function selectCompiledProfile(cp: CompiledPolicy, labels: Readonly<Record<string, string>>): CompiledProfile {
+function selectCompiledProfile(cp: CompiledPolicy, given: Readonly<Record<string, string>> | null | undefined): CompiledProfile {
+  // Missing labels are no labels (the anonymous session), as in path-rules.ts selectProfileName.
+  const labels = given !== null && typeof given === 'object' ? given : NO_LABELS;
   let best: CompiledProfile | null = null;
   for (const p of cp.profiles) {
     if (p.name === DEFAULT_PROFILE) continue;
@@ -122,9 +134,10 @@ function selectCompiledProfile(cp: CompiledPolicy, labels: Readonly<Record<strin
 /**
  * The profile a session's labels select: among profiles other than `default`
  * whose every `match` pair is in `labels`, the one with the most pairs (first
- * in file order at a tie); otherwise `default`.
+ * in file order at a tie); otherwise `default`. null/undefined labels are no
+ * labels.
  */
-export function selectProfile(cp: CompiledPolicy, labels: Readonly<Record<string, string>>): string {
+export function selectProfile(cp: CompiledPolicy, labels: Readonly<Record<string, string>> | null | undefined): string {
   return selectCompiledProfile(cp, labels).name;
 }
 
@@ -158,17 +171,14 @@ function profileDefault(profile: CompiledProfile, modes: Modes): Outcome {
 }
 
 function decideName(cp: CompiledPolicy, profile: CompiledProfile, modes: Modes, name: string, port: number): Outcome {
-  const g = cp.guardrails.names.lookup(name, port);
-  const p = profile.layer.names.lookup(name, port);
-  return acrossLayers(g, p, modes) ?? profileDefault(profile, modes);
+  const hits = cp.names.lookupPair(name, port, cp.guardrails.index, profile.layer.index);
+  return acrossLayers(hits.first, hits.second, modes) ?? profileDefault(profile, modes);
 }
 
 /** One form of an address (itself, or an IPv4 it embeds): its address rules, then special ranges; null when neither says anything. */
 function decideAddressForm(cp: CompiledPolicy, profile: CompiledProfile, modes: Modes, host: CanonicalHost, port: number): Outcome | null {
-  const family = host.kind === 'ipv4' ? 4 : 6;
-  const g = cp.guardrails.addresses.lookup(family, host.host, port);
-  const p = profile.layer.addresses.lookup(family, host.host, port);
-  const ruled = acrossLayers(g, p, modes);
+  const hits = cp.addresses.lookupPair(host.kind === 'ipv4' ? 4 : 6, host.host, port, cp.guardrails.index, profile.layer.index);
+  const ruled = acrossLayers(hits.first, hits.second, modes);
   if (ruled !== null) return ruled;
   if (specialRange(host) !== null) return { decision: 'deny', reason: 'special-range', rule: null, mode: modes.guardrails };
   return null;

@@ -1,27 +1,32 @@
 /**
  * The local audit log, `$STATE_DIR/events.jsonl` (DESIGN §5): one JSON line per
- * event, through pino and its async destination (sonic-boom), rotated by size
- * and age without losing or splitting a line, with a retention count.
+ * event, written through pino's async destination (`pino.destination`, i.e.
+ * sonic-boom), rotated by size and age without losing or splitting a line,
+ * with a retention count.
  *
- * The line is exactly the event object. Pino always opens a line with its
- * level key, so the level formatter emits `{"schema":"cordon.event/v1"` in its
- * place and a serializer drops the event's own `schema` key; with
- * `base: null` and `timestamp: false` nothing else is added. Pino writes into
- * a small stream object of ours that hands the line to the destination and
- * also returns it to the pipeline, which reuses it for the spools (one
- * serialization per event).
+ * The line is exactly the event object: `JSON.stringify(event)`. Pino's own
+ * envelope can be made exact (see `createEventSerializer`: the level
+ * formatter emits `{"schema":"cordon.event/v1"` and a serializer drops the
+ * event's own `schema` key), but its per-key serializer costs about twice a
+ * single native JSON.stringify on these nested objects, and the same line is
+ * reused for every sink's spool. So lines are rendered with JSON.stringify and
+ * written to the pino destination directly; the pino serializer is kept as the
+ * fallback for what JSON.stringify refuses (a cycle, a BigInt), so even a
+ * malformed event is logged (with "[Circular]") rather than lost.
  *
- * Backpressure: when the destination's write() returns false the lines wait
- * in a bounded queue until 'drain'; a full queue drops and counts. Rotation
- * happens between writes: new lines queue, the destination is flushed,
- * events.jsonl is renamed to events-<ULID>.jsonl, the destination reopens a
- * fresh events.jsonl, and the queue drains into it. Lines are only ever
- * written whole, so no line is split across files.
+ * Writing: lines queue (bounded; full → counted drop) and are handed to the
+ * destination in chunks of whole lines after the current synchronous run.
+ * When the destination's write() returns false the queue waits for 'drain'.
+ * Rotation happens between chunks: the queue holds, the destination is
+ * drained and fsynced, events.jsonl is renamed to events-<ULID>.jsonl, the
+ * destination reopens a fresh events.jsonl, and the queue resumes into it.
+ * A line is never split across files.
  */
+import { fsync } from 'node:fs';
 import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { DestinationStream, Logger } from 'pino';
+import type { DestinationStream } from 'pino';
 import { BoundedQueue } from './bounded-queue.js';
 import { EVENT_SCHEMA } from './types.js';
 import type { CordonEvent } from './types.js';
@@ -33,12 +38,13 @@ export const DEFAULT_AUDIT_MAX_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_AUDIT_MAX_AGE_MS = 24 * 3600 * 1000;
 export const DEFAULT_AUDIT_RETAIN_FILES = 14;
 export const DEFAULT_AUDIT_QUEUE_CAPACITY = 65_536;
-/** sonic-boom buffers this much before writing... */
-const DESTINATION_MIN_LENGTH = 8 * 1024;
-/** ...and writes at most this much per write(2). */
-const DESTINATION_MAX_WRITE = 256 * 1024;
-/** ...and flushes a partial buffer after this long, so the log is near real time. */
-const DESTINATION_PERIODIC_FLUSH_MS = 200;
+/**
+ * Lines are handed to the destination in chunks of up to this size, one chunk
+ * in flight (its write() returns false past 16 KiB, and we wait for 'drain');
+ * sonic-boom writes a chunk with one write(2).
+ */
+const WRITE_CHUNK_BYTES = 1024 * 1024;
+const DESTINATION_MAX_WRITE = WRITE_CHUNK_BYTES;
 const AGE_CHECK_INTERVAL_MS = 60_000;
 const LOG_FILE_MODE = 0o640;
 
@@ -65,8 +71,8 @@ export interface AuditLogStats {
 }
 
 interface SonicBoom {
-  write(data: string): boolean;
-  flush(cb: (err?: Error) => void): void;
+  readonly fd: number;
+  write(data: Buffer): boolean;
   reopen(file?: string): void;
   end(): void;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
@@ -74,7 +80,17 @@ interface SonicBoom {
   off(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
-/** The pino logger that renders an event as exactly its own JSON line. */
+/** A rendered line: UTF-8, ending with "\n". */
+export interface LogLine {
+  data: Buffer;
+}
+
+/**
+ * A pino logger whose output line for an event is exactly the event's JSON:
+ * pino always opens a line with its level key, so the level formatter emits
+ * the constant first key `{"schema":"cordon.event/v1"` and a serializer drops
+ * the event's own `schema`; base and timestamp are off.
+ */
 export function createEventSerializer(): (event: CordonEvent) => string {
   const capture = {
     line: '',
@@ -82,37 +98,49 @@ export function createEventSerializer(): (event: CordonEvent) => string {
       this.line = s;
     },
   };
-  const logger = eventLogger(capture);
-  return (event) => {
-    logger.info(event);
-    return capture.line;
-  };
-}
-
-function eventLogger(stream: DestinationStream): Logger {
-  return pino(
+  const logger = pino(
     {
       base: null,
       timestamp: false,
       formatters: { level: () => ({ schema: EVENT_SCHEMA }) },
       serializers: { schema: () => undefined },
     },
-    stream,
+    capture as DestinationStream,
   );
+  return (event) => {
+    logger.info(event);
+    return capture.line;
+  };
+}
+
+/** Renders events as JSON lines: JSON.stringify, or pino's cycle-safe serializer when that throws. */
+export function createLineRenderer(): (event: CordonEvent) => string {
+  const safe = createEventSerializer();
+  return (event) => {
+    try {
+      return JSON.stringify(event) + '\n';
+    } catch {
+      return safe(event);
+    }
+  };
 }
 
 export class AuditLog {
   readonly path: string;
   private readonly rotation: AuditLogRotation;
-  private readonly pending: BoundedQueue<string>;
-  private readonly logger: Logger;
+  private readonly pending: BoundedQueue<LogLine>;
+  private readonly render: (event: CordonEvent) => string;
   private readonly rotatedIds = new UlidFactory();
   private readonly now: () => number;
   private dest: SonicBoom | null = null;
-  private line = '';
   private bytes = 0;
   private openedAtMs = 0;
   private congested = false;
+  private pumpScheduled = false;
+  /** Bytes given to the destination, and bytes it reported written: equal when nothing is in flight. */
+  private handedBytes = 0;
+  private writtenBytes = 0;
+  private idleWaiters: (() => void)[] = [];
   private rotating: Promise<void> | null = null;
   private closed = false;
   private ageTimer: NodeJS.Timeout | null = null;
@@ -127,12 +155,7 @@ export class AuditLog {
     };
     this.pending = new BoundedQueue(options.queueCapacity ?? DEFAULT_AUDIT_QUEUE_CAPACITY);
     this.now = options.now ?? Date.now;
-    const self = this;
-    this.logger = eventLogger({
-      write(s: string): void {
-        self.line = s;
-      },
-    });
+    this.render = createLineRenderer();
   }
 
   async open(): Promise<void> {
@@ -150,9 +173,10 @@ export class AuditLog {
       sync: false,
       mkdir: true,
       append: true,
-      minLength: DESTINATION_MIN_LENGTH,
+      minLength: 0,
       maxWrite: DESTINATION_MAX_WRITE,
-      periodicFlush: DESTINATION_PERIODIC_FLUSH_MS,
+      // Buffers in, so sonic-boom does not re-encode each written string to find what is left.
+      contentMode: 'buffer',
       mode: LOG_FILE_MODE,
     } as Parameters<typeof pino.destination>[0]) as unknown as SonicBoom;
     await new Promise<void>((resolve, reject) => {
@@ -171,7 +195,16 @@ export class AuditLog {
       this.congested = false;
       this.pump();
     });
-    dest.on('error', (err) => this.reportError(err, 'write'));
+    dest.on('error', (err) => {
+      // What was in flight is lost; do not let a flush wait for it forever.
+      this.writtenBytes = this.handedBytes;
+      for (const wake of this.idleWaiters.splice(0)) wake();
+      this.reportError(err, 'write');
+    });
+    dest.on('write', (n) => {
+      this.writtenBytes += n as number;
+      if (this.writtenBytes >= this.handedBytes) for (const wake of this.idleWaiters.splice(0)) wake();
+    });
     this.dest = dest;
     this.ageTimer = setInterval(() => this.checkAge(), Math.min(AGE_CHECK_INTERVAL_MS, Math.max(1000, this.rotation.maxAgeMs / 4)));
     this.ageTimer.unref();
@@ -179,61 +212,55 @@ export class AuditLog {
     this.pump();
   }
 
-  /**
-   * Renders the event as its JSON line (with the trailing newline) and appends
-   * it. Never throws, never waits; returns the line for reuse.
-   */
-  write(event: CordonEvent): string {
-    this.logger.info(event);
-    const line = this.line;
-    this.append(line);
-    return line;
+  /** Renders the event as its JSON line, appends it, and returns the line (for reuse). Never throws, never waits. */
+  write(event: CordonEvent): LogLine {
+    const out = { data: Buffer.from(this.render(event), 'utf8') };
+    this.append(out);
+    return out;
   }
 
-  /** Appends one already-rendered line (must end with "\n"). */
-  append(line: string): void {
+  /**
+   * Appends one rendered line. Lines queue and are handed to the destination
+   * in chunks after the current synchronous run (a microtask), so a burst
+   * becomes one write.
+   */
+  append(entry: LogLine): void {
     if (this.closed) {
       this.counters.dropped++;
       return;
     }
-    if (this.dest === null || this.congested || this.rotating !== null || this.pending.length > 0) {
-      this.enqueue(line);
-      if (this.dest !== null && this.rotating === null && !this.congested) this.pump();
-      return;
+    this.enqueue(entry);
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true;
+      queueMicrotask(() => {
+        this.pumpScheduled = false;
+        this.pump();
+      });
     }
-    const size = Buffer.byteLength(line);
-    if (this.rotationDue(size)) {
-      this.enqueue(line);
-      this.startRotation();
-      return;
-    }
-    this.writeDest(line, size);
   }
 
   stats(): AuditLogStats {
     return { ...this.counters, pending: this.pending.length, bytes: this.bytes };
   }
 
-  /** Writes out every queued line and fsyncs. */
+  /** Writes out every queued line (rotating as due) and fsyncs. */
   async flush(): Promise<void> {
-    if (this.rotating !== null) await this.rotating;
-    this.pump(true);
+    await this.drainPending();
     await this.flushDest();
   }
 
   /** Rotates now (if anything was written to the current file). */
   async rotateNow(): Promise<void> {
-    if (this.rotating !== null) return this.rotating;
+    await this.drainPending();
     if (this.bytes === 0) return;
     this.startRotation();
-    await this.rotating;
+    if (this.rotating !== null) await this.rotating;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.ageTimer !== null) clearInterval(this.ageTimer);
-    if (this.rotating !== null) await this.rotating;
-    this.pump(true);
+    await this.drainPending();
     this.closed = true;
     const dest = this.dest;
     if (dest === null) return;
@@ -246,43 +273,82 @@ export class AuditLog {
     this.dest = null;
   }
 
-  private enqueue(line: string): void {
-    if (!this.pending.push(line)) this.counters.dropped++;
+  /** Moves every queued line into the destination, ignoring congestion, waiting out rotations. */
+  private async drainPending(): Promise<void> {
+    while (this.dest !== null && !this.closed) {
+      if (this.rotating !== null) {
+        await this.rotating;
+        continue;
+      }
+      if (this.pending.length === 0) return;
+      this.pump(true);
+      if (this.rotating === null && this.pending.length > 0) return; // cannot happen; never spin
+    }
   }
 
-  private rotationDue(nextBytes: number): boolean {
-    if (this.bytes === 0) return false;
-    return this.bytes + nextBytes > this.rotation.maxBytes || this.now() - this.openedAtMs >= this.rotation.maxAgeMs;
+  private enqueue(entry: LogLine): void {
+    if (!this.pending.push(entry)) this.counters.dropped++;
   }
 
-  private writeDest(line: string, size: number): void {
+  private aged(): boolean {
+    return this.now() - this.openedAtMs >= this.rotation.maxAgeMs;
+  }
+
+  private writeDest(chunk: Buffer[], size: number, lines: number): void {
+    try {
+      const ok = this.dest!.write(chunk.length === 1 ? chunk[0]! : Buffer.concat(chunk, size));
+      this.handedBytes += size;
+      if (!ok) this.congested = true;
+    } catch (err) {
+      this.counters.dropped += lines;
+      this.reportError(err, 'write');
+      return;
+    }
     this.bytes += size;
-    this.counters.written++;
-    if (!this.dest!.write(line)) this.congested = true;
+    this.counters.written += lines;
   }
 
-  /** Moves queued lines into the destination while it accepts them (or all of them when forced). */
-  private pump(force = false): void {
-    while (this.pending.length > 0 && this.dest !== null && this.rotating === null && (force || !this.congested)) {
-      const line = this.pending.peek()!;
-      const size = Buffer.byteLength(line);
-      if (this.rotationDue(size) && !force) {
+  /**
+   * Moves queued lines into the destination, in chunks of whole lines, while
+   * it accepts them (`ignoreCongestion`: regardless). A chunk stops where the
+   * file would need rotating; the rotation then runs before the next chunk.
+   */
+  private pump(ignoreCongestion = false): void {
+    while (this.pending.length > 0 && this.dest !== null && !this.closed && this.rotating === null && (ignoreCongestion || !this.congested)) {
+      if (this.bytes > 0 && this.aged()) {
         this.startRotation();
         return;
       }
-      this.pending.shift();
-      this.writeDest(line, size);
+      const chunk: Buffer[] = [];
+      let size = 0;
+      let lines = 0;
+      while (this.pending.length > 0 && size < WRITE_CHUNK_BYTES) {
+        const next = this.pending.peek()!;
+        const fileBytes = this.bytes + size;
+        // A file always takes its first line, however long.
+        if (fileBytes > 0 && fileBytes + next.data.length > this.rotation.maxBytes) break;
+        this.pending.shift();
+        chunk.push(next.data);
+        size += next.data.length;
+        lines++;
+      }
+      if (lines === 0) {
+        // The next line does not fit in this file.
+        this.startRotation();
+        return;
+      }
+      this.writeDest(chunk, size, lines);
     }
   }
 
   private checkAge(): void {
-    if (this.rotating === null && this.dest !== null && !this.closed && this.bytes > 0 && this.now() - this.openedAtMs >= this.rotation.maxAgeMs) {
+    if (this.rotating === null && this.dest !== null && !this.closed && this.bytes > 0 && this.aged()) {
       this.startRotation();
     }
   }
 
   private startRotation(): void {
-    if (this.rotating !== null || this.dest === null) return;
+    if (this.rotating !== null || this.dest === null || this.closed) return;
     this.rotating = this.rotate()
       .catch((err) => this.reportError(err, 'rotate'))
       .finally(() => {
@@ -321,12 +387,21 @@ export class AuditLog {
     await this.applyRetention();
   }
 
-  private flushDest(): Promise<void> {
+  /**
+   * Waits until the destination has written everything handed to it, then
+   * fsyncs. (sonic-boom's own flush() can call back while a buffer below its
+   * minimum length is still pending, so completion is tracked from its
+   * 'write' events instead.)
+   */
+  private async flushDest(): Promise<void> {
     const dest = this.dest;
-    if (dest === null) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      dest.flush((err) => {
-        if (err) this.reportError(err, 'flush');
+    if (dest === null) return;
+    while (this.writtenBytes < this.handedBytes) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+    await new Promise<void>((resolve) => {
+      fsync(dest.fd, (err) => {
+        if (err) this.reportError(err, 'fsync');
         resolve();
       });
     });

@@ -16,7 +16,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AuditLog } from './audit-log.js';
+import { AuditLog, createLineRenderer } from './audit-log.js';
 import type { AuditLogRotation } from './audit-log.js';
 import { BoundedQueue } from './bounded-queue.js';
 import { SinkSender } from './sender.js';
@@ -111,6 +111,8 @@ export interface PipelineCounters {
   internal_errors: number;
 }
 
+export type EventSubscriber = (event: CordonEvent, line: string) => void;
+
 interface SinkRuntime {
   config: SinkConfig;
   spool: Spool;
@@ -131,8 +133,9 @@ export class EventPipeline implements EventEmitterPort {
   private readonly stamper: EventStamper;
   private readonly bus: BoundedQueue<CordonEvent>;
   private readonly recentRing: BoundedQueue<CordonEvent>;
-  private readonly subscribers = new Set<(event: CordonEvent) => void>();
+  private readonly subscribers = new Set<EventSubscriber>();
   private readonly audit: AuditLog;
+  private readonly render = createLineRenderer();
   private readonly sinks: SinkRuntime[] = [];
   private readonly logger: PipelineLogger;
   private readonly dropReportIntervalMs: number;
@@ -216,9 +219,10 @@ export class EventPipeline implements EventEmitterPort {
     let event: CordonEvent;
     try {
       event = this.stamper.stamp(input);
-    } catch {
+    } catch (err) {
+      // A producer bug: record that it happened instead of the unusable input.
       this.counts.internalErrors++;
-      return input as unknown as CordonEvent;
+      return this.emit({ kind: 'daemon', action: 'internal-error', message: `invalid event input: ${errorText(err)}`, policy: null });
     }
     this.counts.events++;
     this.count(event);
@@ -241,8 +245,14 @@ export class EventPipeline implements EventEmitterPort {
     return this.recentRing.last(limit);
   }
 
-  /** Calls `fn` for every event as it is dispatched (after the audit log write); returns the unsubscribe function. */
-  subscribe(fn: (event: CordonEvent) => void): () => void {
+  /**
+   * Calls `fn(event, line)` for every event as it is dispatched (right after
+   * it is handed to the audit log; `line` is its JSON with "\n", ready for an
+   * NDJSON stream). Returns the unsubscribe function. A subscriber that
+   * throws is logged and skipped; one that is slow slows the dispatcher, so
+   * a network follower should buffer with its own bound.
+   */
+  subscribe(fn: EventSubscriber): () => void {
     this.subscribers.add(fn);
     return () => {
       this.subscribers.delete(fn);
@@ -361,26 +371,26 @@ export class EventPipeline implements EventEmitterPort {
   }
 
   private dispatchSlice(max: number): void {
+    // Oldest-unsent ages are reported in seconds; the dispatch time stands in for each event's time.
+    const nowMs = Date.now();
     for (let i = 0; i < max && this.bus.length > 0; i++) {
       const event = this.bus.shift()!;
       let line: string;
       try {
-        line = this.audit.write(event);
+        line = this.render(event);
       } catch (err) {
         this.counts.internalErrors++;
         this.logger.error({ err: errorText(err), id: event.id }, 'event could not be serialized');
         continue;
       }
-      if (this.sinks.length > 0) {
-        const ms = Date.parse(event.time);
-        const record: SpoolRecord = { line, bytes: Buffer.byteLength(line), timeMs: Number.isFinite(ms) ? ms : Date.now() };
-        for (const sink of this.sinks) {
-          if (!sink.spool.enqueue(record)) sink.unreportedDrops++;
-        }
+      const record: SpoolRecord = { data: Buffer.from(line, 'utf8'), timeMs: nowMs };
+      this.audit.append(record);
+      for (const sink of this.sinks) {
+        if (!sink.spool.enqueue(record)) sink.unreportedDrops++;
       }
       for (const fn of this.subscribers) {
         try {
-          fn(event);
+          fn(event, line);
         } catch (err) {
           this.logger.warn({ err: errorText(err) }, 'event subscriber threw');
         }

@@ -53,10 +53,8 @@ const READ_RETRY_LIMIT = 64;
 export type SpoolLossReason = 'spool-full' | 'spool-torn' | 'spool-corrupt' | 'spool-write-error';
 
 export interface SpoolRecord {
-  /** One JSON line, ending with "\n". */
-  line: string;
-  /** Byte length of `line`. */
-  bytes: number;
+  /** One JSON line, UTF-8, ending with "\n" (shared with the audit log and other spools; never modified). */
+  data: Buffer;
   /** Event time, for the oldest-unsent age. */
   timeMs: number;
 }
@@ -295,6 +293,7 @@ export class Spool {
     this.opened = true;
     if (torn > 0) this.options.onLoss?.(torn, 'spool-torn');
     this.advancePastFinished();
+    this.kick(); // records queued before open
   }
 
   /** Queues one record for the disk; false (and counted) when the queue is full. Never waits. */
@@ -314,7 +313,6 @@ export class Spool {
     if (this.syncedSeq >= target) return Promise.resolve();
     return new Promise<void>((resolve) => {
       this.syncWaiters.push({ seq: target, resolve });
-      this.fsyncDue = true;
       this.kick();
     });
   }
@@ -462,24 +460,33 @@ export class Spool {
 
   private kick(): void {
     if (this.pumping !== null || !this.opened) return;
-    if (this.queue.length === 0 && !this.fsyncDue) return;
+    if (this.queue.length === 0 && !this.fsyncDue && !(this.syncWaiters.length > 0 && this.syncedSeq < this.writtenSeq)) {
+      this.settleSyncWaiters();
+      return;
+    }
     this.pumping = this.pump()
       .catch((err) => this.options.onError?.(asError(err), 'pump'))
       .finally(() => {
         this.pumping = null;
-        if (!this.closing && (this.queue.length > 0 || this.fsyncDue)) this.kick();
+        if (!this.closing) this.kick();
       });
   }
 
+  /**
+   * One writer: a due fsync (interval or record count) goes before the next
+   * chunk, so a sustained flood cannot starve durability; a sync() waiter
+   * gets its fsync once the queue it waits on is written.
+   */
   private async pump(): Promise<void> {
     for (;;) {
-      if (this.queue.length > 0) {
-        await this.writeChunk();
-        continue;
-      }
-      if (this.fsyncDue) {
+      const waiting = this.syncWaiters.length > 0 && this.syncedSeq < this.writtenSeq;
+      if (this.fsyncDue || (waiting && this.queue.length === 0)) {
         this.fsyncDue = false;
         await this.fsyncHead();
+        continue;
+      }
+      if (this.queue.length > 0) {
+        await this.writeChunk();
         continue;
       }
       return;
@@ -500,19 +507,19 @@ export class Spool {
     const room = Math.max(0, this.segmentMaxBytes - head.size);
     while (this.queue.length > 0) {
       const next = this.queue.peek()!;
-      if (records.length > 0 && (bytes + next.bytes > CHUNK_MAX_BYTES || bytes + next.bytes > room)) break;
+      if (records.length > 0 && (bytes + next.data.length > CHUNK_MAX_BYTES || bytes + next.data.length > room)) break;
       this.queue.shift();
       records.push(next);
-      bytes += next.bytes;
+      bytes += next.data.length;
     }
     if (bytes > this.maxBytes) {
       this.lose(records.length, 'spool-full');
       return;
     }
     this.enforceCap(bytes);
-    const data = records.length === 1 ? records[0]!.line : records.map((r) => r.line).join('');
+    const data = records.length === 1 ? records[0]!.data : Buffer.concat(records.map((r) => r.data), bytes);
     try {
-      await writeFully(head.handle!, Buffer.from(data, 'utf8'));
+      await writeFully(head.handle!, data);
     } catch (err) {
       // The head may now end in a partial line; seal it at its last good size.
       await head.handle?.close().catch(() => undefined);

@@ -52,6 +52,9 @@ export function resolveIdentity(config: IdentityConfig = {}, sources: IdentitySo
 }
 
 export class EventStamper {
+  private lastMs = -1;
+  private lastIso = '';
+
   constructor(
     private readonly identity: Identity,
     private readonly ulids: UlidFactory = new UlidFactory(),
@@ -60,11 +63,15 @@ export class EventStamper {
 
   stamp(input: EventInput): CordonEvent {
     const nowMs = this.now();
+    if (nowMs !== this.lastMs) {
+      this.lastMs = nowMs;
+      this.lastIso = new Date(nowMs).toISOString();
+    }
     const { policy, ...rest } = input;
     return {
       schema: EVENT_SCHEMA,
       id: this.ulids.next(nowMs),
-      time: new Date(nowMs).toISOString(),
+      time: this.lastIso,
       ...rest,
       user: this.identity.user,
       device: this.identity.device,

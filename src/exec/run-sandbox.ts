@@ -1,22 +1,27 @@
 /**
  * `cordon exec`: registers a session, validates every requested mount through
- * the daemon (any deny stops before anything runs), runs the command under
- * bubblewrap with cordon's proxy as its only way out, forwards signals,
- * returns the command's exit status, and removes the session afterwards.
+ * the daemon (any enforced deny stops before anything runs), runs the command
+ * under bubblewrap with cordon's proxy as its only way out, relays signals,
+ * returns the command's exit status, and removes the session, the
+ * placeholders it created and (through PID-namespace teardown) every helper
+ * process afterwards.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
-import { constants, homedir } from 'node:os';
-import { resolve } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import type { Readable } from 'node:stream';
 import type { ControlClient } from '../control/client.js';
+import type { MountDecision } from '../decide/types.js';
 import { explainMount } from '../cli/explain.js';
-import { buildBwrapArgs, proxyEnv, SYSTEM_RO_DIRS, SYSTEM_RO_FILES, wrapperArgv, type PlannedMount, type SystemEntry } from './bwrap-args.js';
-import { preflight } from './preflight.js';
+import { buildBwrapArgs, INFO_FD, READY_FD, READY_LINE, wrapperArgv } from './bwrap-args.js';
+import { closeInheritedFds } from './inherited-fds.js';
+import { removePlaceholders, type Placeholders } from './mask-placeholders.js';
+import { preflight, PreflightError } from './preflight.js';
+import { chooseCwd, hideOwnSockets, planMounts, privateHomeFor, sandboxEnv, systemEntries, underSystemDir } from './sandbox-plan.js';
+import { Cancelled, SignalRelay, signalExitCode } from './signal-relay.js';
 
-export const EXIT_SANDBOX_REFUSED = 126;
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-const SIGNAL_EXIT_BASE = 128;
-const PASSED_ENV = ['TERM', 'LANG', 'LC_ALL', 'TZ', 'COLORTERM'];
+/** Exit status when cordon exec itself fails or refuses before the command runs (like env(1), timeout(1)). */
+export const EXIT_EXEC_FAILED = 125;
 
 export interface ExecRequest {
   command: string[];
@@ -25,84 +30,117 @@ export interface ExecRequest {
   cwd: string | null;
 }
 
-export class ExecRefused extends Error {}
-
-/** `PATH[:ro|:rw]` → mount request (default ro). */
-export function parseMountSpec(spec: string): { path: string; access: 'ro' | 'rw' } {
-  const m = /^(.*?)(?::(ro|rw))?$/.exec(spec);
-  const path = m?.[1] ?? '';
-  if (path === '') throw new ExecRefused(`--mount '${spec}': expected PATH[:ro|:rw]`);
-  return { path, access: (m?.[2] as 'ro' | 'rw' | undefined) ?? 'ro' };
+export class ExecRefused extends Error {
+  override name = 'ExecRefused';
 }
 
-function systemEntries(): SystemEntry[] {
-  const out: SystemEntry[] = [];
-  for (const p of [...SYSTEM_RO_DIRS, ...SYSTEM_RO_FILES]) {
-    if (!existsSync(p)) continue;
-    const st = lstatSync(p);
-    out.push({ path: p, symlinkTo: st.isSymbolicLink() && SYSTEM_RO_DIRS.includes(p) ? readlinkSync(p) : null });
-  }
-  return out;
+export { parseMountSpec } from './sandbox-plan.js';
+
+interface Checked {
+  decision: MountDecision;
+  access: 'ro' | 'rw';
 }
 
-function kindOf(p: string): 'dir' | 'file' {
-  try {
-    return statSync(p).isDirectory() ? 'dir' : 'file';
-  } catch {
-    return 'dir';
-  }
-}
-
-export async function runSandboxed(client: ControlClient, req: ExecRequest): Promise<number> {
-  const { bwrap } = preflight();
-  const status = await client.status();
-  const proxySocket = status.listeners.proxy_socket;
-  if (proxySocket === null) {
-    throw new ExecRefused('the daemon serves no proxy socket; start it with `cordon run --proxy-socket PATH` (or set proxy_socket in its config)');
-  }
-  const session = await client.createSession(req.labels);
-  try {
-    const planned: PlannedMount[] = [];
-    for (const m of req.mounts) {
-      const d = await client.mount({ path: m.path, access: m.access, session: session.id, home: homedir() });
-      if (d.decision === 'deny' && d.enforced) throw new ExecRefused(`mount refused: ${explainMount(d)}`);
-      planned.push({ path: d.path, access: m.access, masks: d.masks.map((mask) => ({ ...mask, kind: kindOf(mask.path) })) });
+/** Asks the daemon about every mount; refuses with every enforced deny named (layer, rule, resource). */
+async function checkMounts(client: ControlClient, req: ExecRequest, sessionId: string, home: string, relay: SignalRelay, warn: (line: string) => void): Promise<Checked[]> {
+  const checked: Checked[] = [];
+  const refusals: string[] = [];
+  for (const m of req.mounts) {
+    const decision = await client.mount({ path: m.path, access: m.access, session: sessionId, home });
+    relay.throwIfCancelled();
+    if (decision.decision === 'deny' && decision.enforced) {
+      refusals.push(explainMount(decision));
+      continue;
     }
-    const cwd = req.cwd !== null ? resolve(req.cwd) : planned.some((m) => process.cwd().startsWith(m.path)) ? process.cwd() : '/tmp';
-    const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: homedir(), CORDON_SESSION: session.id };
-    for (const name of PASSED_ENV) if (process.env[name] !== undefined) env[name] = process.env[name] as string;
-    Object.assign(env, proxyEnv(session.id, session.secret));
-    const args = buildBwrapArgs({ system: systemEntries(), mounts: planned, proxySocket, cwd, env, argv: wrapperArgv(req.command) });
-    return await new Promise<number>((resolveExit, reject) => {
-      // bwrap runs in its own process group: terminal signals reach only this
-      // process, which forwards them to the sandboxed wrapper (pid from --info-fd).
-      const child = spawn(bwrap, ['--info-fd', '3', ...args], { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], detached: true });
-      let innerPid: number | null = null;
-      let info = '';
-      const infoStream = child.stdio[3] as NodeJS.ReadableStream | null;
-      infoStream?.on('data', (chunk: Buffer) => {
-        info += chunk.toString('utf8');
-        const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
-        if (m !== null) innerPid = Number(m[1]);
-      });
-      const forward = (sig: NodeJS.Signals): void => {
-        try {
-          if (innerPid !== null) process.kill(innerPid, sig);
-          else child.kill(sig);
-        } catch {
-          child.kill(sig);
-        }
-      };
-      for (const sig of FORWARDED_SIGNALS) process.on(sig, forward);
-      child.once('error', reject);
-      child.once('exit', (code, signal) => {
-        for (const sig of FORWARDED_SIGNALS) process.off(sig, forward);
-        if (code !== null) resolveExit(code);
-        else resolveExit(SIGNAL_EXIT_BASE + (signal === null ? 0 : (constants.signals[signal] ?? 0)));
-      });
-    });
-  } finally {
-    await client.deleteSession(session.id).catch(() => undefined);
+    if (decision.decision === 'deny') warn(`cordon: ${explainMount(decision)}`);
+    if (!existsSync(decision.path)) {
+      refusals.push(`${m.access} mount of ${decision.path}: no such file or directory`);
+      continue;
+    }
+    checked.push({ decision, access: m.access });
   }
+  if (refusals.length > 0) throw new ExecRefused(`mount refused, nothing was run:\n${refusals.join('\n')}`);
+  return checked;
 }
 
+function collect(stream: Readable | null | undefined, onText: (all: string) => void): void {
+  let text = '';
+  stream?.on('data', (chunk: Buffer) => {
+    text += chunk.toString('utf8');
+    onText(text);
+  });
+  stream?.on('error', () => undefined);
+}
+
+function waitForSandbox(child: ChildProcess, relay: SignalRelay): Promise<number> {
+  collect(child.stdio[INFO_FD] as Readable | null, (info) => {
+    const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
+    if (m !== null) relay.setSandboxPid(Number(m[1]));
+  });
+  collect(child.stdio[READY_FD] as Readable | null, (text) => {
+    if (text.split('\n').includes(READY_LINE)) relay.markReady();
+  });
+  return new Promise<number>((resolveExit, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      for (const fd of [INFO_FD, READY_FD]) (child.stdio[fd] as Readable | null)?.destroy();
+      if (relay.cancelledBy !== null && !relay.ready) resolveExit(signalExitCode(relay.cancelledBy));
+      else if (code !== null) resolveExit(code);
+      else resolveExit(signalExitCode(signal));
+    });
+  });
+}
+
+export async function runSandboxed(client: ControlClient, req: ExecRequest, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<number> {
+  const relay = new SignalRelay();
+  try {
+    const pre = preflight();
+    if (!underSystemDir(pre.socat)) throw new PreflightError(`socat at ${pre.socat} is outside the system directories the sandbox sees (/usr, /bin, /opt, ...): install it from the distribution`);
+    const status = await client.status();
+    relay.throwIfCancelled();
+    const proxySocket = status.listeners.proxy_socket;
+    if (proxySocket === null) {
+      throw new ExecRefused('the daemon serves no proxy socket; start it with `cordon run --proxy-socket PATH` (or set proxy_socket in its config)');
+    }
+    const home = homedir();
+    const session = await client.createSession(req.labels);
+    const placeholders: Placeholders = { created: [] };
+    try {
+      relay.throwIfCancelled();
+      const checked = await checkMounts(client, req, session.id, home, relay, warn);
+      const mounts = planMounts(checked, placeholders);
+      hideOwnSockets(mounts, [client.socketPath, proxySocket]);
+      const privateHome = privateHomeFor(home, mounts);
+      const cwd = chooseCwd(req.cwd, process.cwd(), checked.map((c) => c.decision.path), mounts, home);
+      const env = sandboxEnv({ hostEnv: process.env, home, user: userInfo().username, sessionId: session.id, secret: session.secret });
+      const args = buildBwrapArgs({
+        system: systemEntries(),
+        privateHome,
+        mounts,
+        proxySocket,
+        cwd,
+        argv: wrapperArgv(req.command, pre.socat),
+        features: pre.features,
+      });
+      relay.throwIfCancelled();
+      closeInheritedFds();
+      // Detached: bubblewrap gets a process group of its own, so a terminal's
+      // Ctrl-C reaches only this process, which relays it once (signal-relay.ts).
+      const child = spawn(pre.bwrap, ['--info-fd', String(INFO_FD), ...args], {
+        stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe'],
+        detached: true,
+        env,
+      });
+      relay.attach(child);
+      return await waitForSandbox(child, relay);
+    } finally {
+      removePlaceholders(placeholders);
+      await client.deleteSession(session.id).catch(() => undefined);
+    }
+  } catch (err) {
+    if (err instanceof Cancelled) return signalExitCode(err.signal);
+    throw err;
+  } finally {
+    relay.dispose();
+  }
+}

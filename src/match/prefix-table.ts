@@ -8,7 +8,9 @@
  * so its cost is bounded by the number of distinct lengths (≤ 33 + 129), not
  * by the number of rules. At one prefix the entries are port-ranked
  * (port-list.ts): a longer prefix always beats a shorter one; the port
- * decides only between resources of equal prefix.
+ * decides only between resources of equal prefix. One table holds every
+ * layer of a policy (entries carry a layer number) and a lookup answers for
+ * two layers (guardrails and the session's profile) in one pass.
  *
  * Why numbers and nested maps: a scratch benchmark of IPv6 keying over 25k
  * prefixes of 7 lengths measured ~100 ns per lookup for nested word maps,
@@ -17,12 +19,14 @@
  */
 import type { PortRange } from '../policy/types.js';
 import { parseDottedQuad, parseIPv6 } from './ip-text.js';
-import { firstForPort, portEntry, sortPortEntries, type PortEntry } from './port-list.js';
+import { addPortEntry, firstForPort, sortPortList, type LayerPair, type PortList } from './port-list.js';
 
 const IPV4_BITS = 32;
 const IPV6_BITS = 128;
 const WORD_BITS = 32;
 const IPV6_WORDS = 4;
+/** A layer number no entry has: asks for one layer only. */
+const NO_LAYER = -1;
 
 /** The mask of a prefix over the word that starts at bit `wordStart`, as a signed 32-bit number. */
 function wordMask(prefix: number, wordStart: number): number {
@@ -46,7 +50,7 @@ export function ipv4Word(text: string): number | null {
 }
 
 /** Nested maps keyed by masked words; the last level holds the port-ranked entries. */
-type WordMap<T> = Map<number, WordMap<T> | PortEntry<T>[]>;
+type WordMap<T> = Map<number, WordMap<T> | PortList<T>>;
 
 interface Level<T> {
   readonly prefix: number;
@@ -62,7 +66,7 @@ function newLevel<T>(prefix: number, words: number): Level<T> {
   return { prefix, depth, masks, root: new Map() };
 }
 
-function insert<T>(level: Level<T>, words: readonly number[], entry: PortEntry<T>): void {
+function insert<T>(level: Level<T>, words: readonly number[], layer: number, ports: PortRange | null, tieRank: number, value: T): void {
   let map = level.root;
   const last = level.depth - 1;
   for (let k = 0; k < last; k++) {
@@ -75,15 +79,15 @@ function insert<T>(level: Level<T>, words: readonly number[], entry: PortEntry<T
     map = next;
   }
   const key = words[last] & level.masks[last];
-  const list = map.get(key) as PortEntry<T>[] | undefined;
-  if (list === undefined) map.set(key, [entry]);
-  else list.push(entry);
+  const list = map.get(key) as PortList<T> | undefined;
+  if (list === undefined) map.set(key, addPortEntry(list, layer, ports, tieRank, value));
+  else addPortEntry(list, layer, ports, tieRank, value);
 }
 
 function sortLevel<T>(map: WordMap<T>, depth: number): void {
   for (const v of map.values()) {
     if (depth > 1) sortLevel(v as WordMap<T>, depth - 1);
-    else sortPortEntries(v as PortEntry<T>[]);
+    else sortPortList(v as PortList<T>);
   }
 }
 
@@ -101,11 +105,11 @@ export class PrefixTable<T> {
   }
 
   /**
-   * Adds one CIDR resource. `address` is canonical network-address text (the
+   * Adds one CIDR resource of `layer`. `address` is canonical network-address text (the
    * loader rejects set host bits; here they would simply be masked off).
    * Throws on text that is not an address of `family` or a bad prefix.
    */
-  add(family: 4 | 6, address: string, prefix: number, ports: PortRange | null, tieRank: number, value: T): void {
+  add(layer: number, family: 4 | 6, address: string, prefix: number, ports: PortRange | null, tieRank: number, value: T): void {
     if (this.sealed) throw new Error('PrefixTable: add after seal');
     const maxBits = family === 4 ? IPV4_BITS : IPV6_BITS;
     const v4 = family === 4 ? ipv4Word(address) : null;
@@ -119,7 +123,8 @@ export class PrefixTable<T> {
       level = newLevel<T>(prefix, family === 4 ? 1 : IPV6_WORDS);
       byLength.set(prefix, level);
     }
-    insert(level, words, portEntry(ports, tieRank, this.count++, value));
+    insert(level, words, layer, ports, tieRank, value);
+    this.count++;
   }
 
   /** Orders lengths longest first and sorts every candidate list; call once after the last add. */
@@ -132,49 +137,62 @@ export class PrefixTable<T> {
     for (const level of this.v6Levels) sortLevel(level.root, level.depth);
   }
 
-  /** Most specific entry for an IPv4 address (a 32-bit word) on `port`. */
-  lookupV4(word: number, port: number): T | undefined {
+  /** Most specific entry of each of two layers for an IPv4 address (a 32-bit word) on `port`. */
+  lookupV4Pair(word: number, port: number, layerA: number, layerB: number): LayerPair<T> {
     if (!this.sealed) throw new Error('PrefixTable: lookup before seal');
+    let first: T | undefined;
+    let second: T | undefined;
     const levels = this.v4Levels;
-    for (let i = 0; i < levels.length; i++) {
+    for (let i = 0; i < levels.length && (first === undefined || second === undefined); i++) {
       const level = levels[i];
-      const list = level.root.get(word & level.masks[0]) as PortEntry<T>[] | undefined;
+      const list = level.root.get(word & level.masks[0]) as PortList<T> | undefined;
       if (list !== undefined) {
-        const hit = firstForPort(list, port);
-        if (hit !== undefined) return hit;
+        if (first === undefined) first = firstForPort(list, layerA, port);
+        if (second === undefined) second = firstForPort(list, layerB, port);
       }
     }
-    return undefined;
+    return { first, second };
   }
 
-  /** Most specific entry for an IPv6 address (four 32-bit words) on `port`. */
-  lookupV6(words: readonly number[], port: number): T | undefined {
+  /** Most specific entry of each of two layers for an IPv6 address (four 32-bit words) on `port`. */
+  lookupV6Pair(words: readonly number[], port: number, layerA: number, layerB: number): LayerPair<T> {
     if (!this.sealed) throw new Error('PrefixTable: lookup before seal');
+    let first: T | undefined;
+    let second: T | undefined;
     const levels = this.v6Levels;
-    for (let i = 0; i < levels.length; i++) {
+    for (let i = 0; i < levels.length && (first === undefined || second === undefined); i++) {
       const level = levels[i];
       const masks = level.masks;
-      let node: WordMap<T> | PortEntry<T>[] | undefined = level.root;
+      let node: WordMap<T> | PortList<T> | undefined = level.root;
       for (let k = 0; k < level.depth && node !== undefined; k++) {
         node = (node as WordMap<T>).get(words[k] & masks[k]);
       }
       if (node !== undefined) {
-        const hit = firstForPort(node as PortEntry<T>[], port);
-        if (hit !== undefined) return hit;
+        const list = node as PortList<T>;
+        if (first === undefined) first = firstForPort(list, layerA, port);
+        if (second === undefined) second = firstForPort(list, layerB, port);
       }
     }
-    return undefined;
+    return { first, second };
   }
 
-  /** Most specific entry for canonical address text of `family` on `port`; throws on text that does not parse (callers fail closed). */
-  lookup(family: 4 | 6, address: string, port: number): T | undefined {
+  /**
+   * Most specific entry of each of two layers for canonical address text of
+   * `family` on `port`. Throws on text that does not parse (callers fail closed).
+   */
+  lookupPair(family: 4 | 6, address: string, port: number, layerA: number, layerB: number): LayerPair<T> {
     if (family === 4) {
       const word = ipv4Word(address);
       if (word === null) throw new Error(`PrefixTable: not an IPv4 address: ${address}`);
-      return this.lookupV4(word, port);
+      return this.lookupV4Pair(word, port, layerA, layerB);
     }
     const words = ipv6Words(address);
     if (words === null) throw new Error(`PrefixTable: not an IPv6 address: ${address}`);
-    return this.lookupV6(words, port);
+    return this.lookupV6Pair(words, port, layerA, layerB);
+  }
+
+  /** Most specific entry of `layer` for canonical address text of `family` on `port`. */
+  lookup(family: 4 | 6, address: string, port: number, layer: number): T | undefined {
+    return this.lookupPair(family, address, port, layer, NO_LAYER).first;
   }
 }

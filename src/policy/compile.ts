@@ -1,10 +1,12 @@
 /**
  * The compiled policy: what the decision engine reads on every request.
  *
- * Compiling happens once per loaded policy (never per decision): each layer's
- * name rules go into a reversed-label trie and its address rules into a
- * prefix table, modes and defaults are resolved, and the mount rules are
- * compiled by path-rules.ts. The result is immutable; swapping policies means
+ * Compiling happens once per loaded policy (never per decision): the name
+ * rules of every layer go into one reversed-label trie and the address rules
+ * into one prefix table, each entry tagged with its layer's number (so a
+ * decision walks each structure once for guardrails and profile together),
+ * modes and defaults are resolved, and the mount rules are compiled by
+ * path-rules.ts. The result is immutable; swapping policies means
  * swapping the whole object.
  */
 import type { Mode, NetworkAction, Policy, Profile, Layer } from './types.js';
@@ -34,10 +36,13 @@ export interface RuleHit {
 export interface CompiledLayer {
   /** `guardrails` or `profile:<name>`. */
   readonly id: string;
+  /** The layer's number in the shared trie and prefix table (guardrails 0, profiles 1.. in file order). */
+  readonly index: number;
   /** layer.mode ?? policy.mode. */
   readonly mode: Mode;
-  readonly names: NameTrie<RuleHit>;
-  readonly addresses: PrefixTable<RuleHit>;
+  /** Network resources of this layer, by kind. */
+  readonly nameResources: number;
+  readonly addressResources: number;
 }
 
 export interface CompiledProfile {
@@ -52,6 +57,10 @@ export interface CompiledProfile {
 export interface CompiledPolicy {
   readonly policy: Policy;
   readonly mounts: CompiledMounts;
+  /** Name rules of every layer. */
+  readonly names: NameTrie<RuleHit>;
+  /** Address rules of every layer. */
+  readonly addresses: PrefixTable<RuleHit>;
   /** Always present; empty when the policy has no guardrails. */
   readonly guardrails: CompiledLayer;
   /** In file order. */
@@ -66,9 +75,17 @@ export interface CompiledPolicy {
   readonly counts: { readonly nameResources: number; readonly addressResources: number };
 }
 
-function compileLayer(id: string, layer: Layer | null, policyMode: Mode): CompiledLayer {
-  const names = new NameTrie<RuleHit>();
-  const addresses = new PrefixTable<RuleHit>();
+/** Adds a layer's network rules to the shared structures. */
+function compileLayer(
+  id: string,
+  index: number,
+  layer: Layer | null,
+  policyMode: Mode,
+  names: NameTrie<RuleHit>,
+  addresses: PrefixTable<RuleHit>,
+): CompiledLayer {
+  let nameResources = 0;
+  let addressResources = 0;
   for (const rule of layer?.network?.rules ?? []) {
     const rank = TIE_RANK[rule.action];
     for (const res of rule.resources) {
@@ -77,22 +94,16 @@ function compileLayer(id: string, layer: Layer | null, policyMode: Mode): Compil
         ref: Object.freeze({ layer: id, name: rule.name, resource: res.text }),
       });
       const host = res.host;
-      if (host.type === 'cidr') addresses.add(host.family, host.address, host.prefix, res.ports, rank, hit);
-      else names.add(host, res.ports, rank, hit);
+      if (host.type === 'cidr') {
+        addresses.add(index, host.family, host.address, host.prefix, res.ports, rank, hit);
+        addressResources++;
+      } else {
+        names.add(index, host, res.ports, rank, hit);
+        nameResources++;
+      }
     }
   }
-  names.seal();
-  addresses.seal();
-  return Object.freeze({ id, mode: layer?.mode ?? policyMode, names, addresses });
-}
-
-function compileProfile(profile: Profile, policyMode: Mode): CompiledProfile {
-  return Object.freeze({
-    name: profile.name,
-    match: Object.freeze(Object.entries(profile.match).map(([k, v]) => Object.freeze([k, v] as const))),
-    layer: compileLayer(`profile:${profile.name}`, profile, policyMode),
-    networkDefault: profile.network?.default ?? 'deny',
-  });
+  return Object.freeze({ id, index, mode: layer?.mode ?? policyMode, nameResources, addressResources });
 }
 
 /** A profile `default` that denies everything: used when an AST has none (the loader always synthesises one). */
@@ -107,27 +118,34 @@ function denyingDefaultProfile(): Profile {
 }
 
 function build(policy: Policy, failClosed: string | null): CompiledPolicy {
-  const guardrails = compileLayer(GUARDRAILS_LAYER, policy.guardrails, policy.mode);
-  const profiles = policy.profiles.map((p) => compileProfile(p, policy.mode));
-  let defaultProfile = profiles.find((p) => p.name === DEFAULT_PROFILE);
-  if (defaultProfile === undefined) {
-    defaultProfile = compileProfile(denyingDefaultProfile(), policy.mode);
-    profiles.push(defaultProfile);
-  }
-  let nameResources = guardrails.names.size;
-  let addressResources = guardrails.addresses.size;
-  for (const p of profiles) {
-    nameResources += p.layer.names.size;
-    addressResources += p.layer.addresses.size;
-  }
+  const names = new NameTrie<RuleHit>();
+  const addresses = new PrefixTable<RuleHit>();
+  const guardrails = compileLayer(GUARDRAILS_LAYER, 0, policy.guardrails, policy.mode, names, addresses);
+  const sources: Profile[] = policy.profiles.some((p) => p.name === DEFAULT_PROFILE)
+    ? policy.profiles
+    : [...policy.profiles, denyingDefaultProfile()];
+  const profiles = sources.map(
+    (p, i): CompiledProfile =>
+      Object.freeze({
+        name: p.name,
+        match: Object.freeze(Object.entries(p.match).map(([k, v]) => Object.freeze([k, v] as const))),
+        layer: compileLayer(`profile:${p.name}`, i + 1, p, policy.mode, names, addresses),
+        networkDefault: p.network?.default ?? 'deny',
+      }),
+  );
+  names.seal();
+  addresses.seal();
+  const defaultProfile = profiles.find((p) => p.name === DEFAULT_PROFILE) as CompiledProfile;
   return Object.freeze({
     policy,
     mounts: compileMounts(policy),
+    names,
+    addresses,
     guardrails,
     profiles: Object.freeze(profiles),
     defaultProfile,
     failClosed,
-    counts: Object.freeze({ nameResources, addressResources }),
+    counts: Object.freeze({ nameResources: names.size, addressResources: addresses.size }),
   });
 }
 

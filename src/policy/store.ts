@@ -260,6 +260,8 @@ export class PolicyStore {
     } catch (err) {
       outcome = { status: 'error', error: `internal error reading the source: ${errorText(err)}` };
     }
+    // Closed while fetching: the answer (typically the abort) is not news about the source.
+    if (this.#closed) return { changed: false, error: 'policy store is closed' };
     this.#checkedAt = this.#nowIso();
     if (outcome.status === 'error') {
       this.#unconfirmed(outcome.error);
@@ -468,7 +470,7 @@ export class PolicyStore {
 
   /** The check did not confirm the policy in force. */
   #unconfirmed(error: string): void {
-    this.#lastError = truncate(error);
+    this.#lastError = truncate(this.#state === 'deny-all' ? `no valid policy: ${error}` : error);
     if (this.#state !== 'fresh') return;
     this.#state = 'stale';
     this.#staleSince = this.#nowIso();

@@ -16,6 +16,7 @@ import { anonymousSession, sessionFromProxyAuthorization } from './auth.js';
 import { decideAuthRequired, decideForDial, decideInvalid, targetRef, type Decided } from './decide-request.js';
 import type { DialError } from './dial-error.js';
 import { countDecision, emitDecision } from './record.js';
+import { versionProblem } from './http-validate.js';
 import { parseAuthority } from './target-parse.js';
 import { runTunnel } from './tunnel.js';
 import type { ProxyContext, ProxySession } from './types.js';
@@ -55,6 +56,8 @@ async function connectFlow(ctx: ProxyContext, req: IncomingMessage, socket: Sock
   }
   const session = auth.session;
   if (!parsed.ok) return refuse(ctx, socket, decideInvalid(ctx, raw, parsed.error), session, startedAt);
+  const version = versionProblem(req);
+  if (version) return refuse(ctx, socket, decideInvalid(ctx, raw, version, parsed.value.port), session, startedAt);
   const target = parsed.value;
   const decided = await decideForDial(ctx, target, session);
   if (decided.dial === null) return refuse(ctx, socket, decided, session, startedAt);

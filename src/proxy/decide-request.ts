@@ -76,7 +76,8 @@ export async function decideForDial(ctx: ProxyContext, target: CanonicalTarget, 
     return { decision: d, policy: cp, dial };
   } catch (e) {
     ctx.logger.error({ err: e instanceof Error ? e.stack : String(e), target: target.host.host }, 'decision failed; denying');
-    return { decision: internalErrorDecision(targetRef(target), 'internal error while deciding'), policy: cp, dial: null };
+    // The policy object itself may be what failed: do not hand it on.
+    return { decision: internalErrorDecision(targetRef(target), 'internal error while deciding'), policy: null, dial: null };
   }
 }
 
@@ -93,7 +94,12 @@ export function decideInvalid(ctx: ProxyContext, raw: string, error: string, por
 /** Missing or bad proxy credentials: always enforced, whatever the mode. */
 export function decideAuthRequired(ctx: ProxyContext, target: TargetRef, error: string): Decided {
   const policy = policyOrNull(ctx);
-  const mode: Mode = ctx.modeOverride ?? policy?.policy.mode ?? 'enforce';
+  let mode: Mode = 'enforce';
+  try {
+    mode = ctx.modeOverride ?? policy?.policy.mode ?? 'enforce';
+  } catch {
+    // an unusable policy object: keep 'enforce'
+  }
   return {
     decision: {
       decision: 'deny',
@@ -119,7 +125,12 @@ export function decideAuthRequired(ctx: ProxyContext, target: TargetRef, error: 
  * mode the tunnel still goes through and the event says it would have been denied.
  */
 export function sniMismatch(ctx: ProxyContext, base: Decided, error: string): Decided {
-  const mode: Mode = ctx.modeOverride ?? base.policy?.guardrails.mode ?? 'enforce';
+  let mode: Mode = 'enforce';
+  try {
+    mode = ctx.modeOverride ?? base.policy?.guardrails.mode ?? 'enforce';
+  } catch {
+    // an unusable policy object: enforce
+  }
   const enforced = mode === 'enforce';
   return {
     decision: { ...base.decision, decision: 'deny', enforced, mode, reason: 'sni-mismatch', rule: null, error },

@@ -14,7 +14,7 @@
  * with the client's Host header, through agents pinned to the checked address
  * (agent-pool.ts); hop-by-hop and `Proxy-*` headers are stripped both ways.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import httpProxy from 'http-proxy';
 import { AgentPool } from './agent-pool.js';
@@ -22,49 +22,10 @@ import { denialText, httpStatusFor, refusalHeaders, REASON_HEADER } from './answ
 import { anonymousSession, sessionFromProxyAuthorization } from './auth.js';
 import { decideAuthRequired, decideForDial, decideInvalid, targetRef, type Decided } from './decide-request.js';
 import { toDialError } from './dial-error.js';
+import { framingProblem, stripHopByHop } from './http-validate.js';
 import { countDecision, emitDecision, type RecordExtra } from './record.js';
 import { HTTP_DEFAULT_PORT, parseAbsoluteUri, parseAuthority, sameTarget } from './target-parse.js';
 import type { ProxyContext, ProxySession } from './types.js';
-
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus every Proxy-* field. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection', 'transfer-encoding']);
-
-/** Removes hop-by-hop headers (and those Connection names) in place. Transfer-Encoding is kept when `keepFraming`. */
-export function stripHopByHop(headers: IncomingHttpHeaders, keepFraming: boolean): void {
-  const listed = headers.connection;
-  const named = (Array.isArray(listed) ? listed.join(',') : listed ?? '')
-    .split(',')
-    .map((t) => t.trim().toLowerCase())
-    .filter((t) => t !== '');
-  for (const key of Object.keys(headers)) {
-    const k = key.toLowerCase();
-    if (k === 'transfer-encoding' && keepFraming) continue;
-    if (HOP_BY_HOP.has(k) || k.startsWith('proxy-') || named.includes(k)) delete headers[key];
-  }
-}
-
-function countRaw(rawHeaders: string[], name: string): number {
-  let n = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].toLowerCase() === name) n++;
-  return n;
-}
-
-/** Body-framing and header ambiguities that must not be forwarded; null when the request is clean. */
-export function framingProblem(req: IncomingMessage): string | null {
-  const raw = req.rawHeaders;
-  if (countRaw(raw, 'host') > 1) return 'more than one Host header';
-  const cl = countRaw(raw, 'content-length');
-  const te = countRaw(raw, 'transfer-encoding');
-  if (cl > 1) return 'more than one Content-Length header';
-  if (te > 1) return 'more than one Transfer-Encoding header';
-  if (cl > 0 && te > 0) return 'both Content-Length and Transfer-Encoding';
-  if (te > 0) {
-    if (req.httpVersion === '1.0') return 'Transfer-Encoding in an HTTP/1.0 request';
-    const value = String(req.headers['transfer-encoding'] ?? '').trim().toLowerCase();
-    if (value !== 'chunked') return `unsupported Transfer-Encoding '${value.slice(0, 40)}' (only 'chunked')`;
-  }
-  return null;
-}
 
 interface Flight {
   decided: Decided;

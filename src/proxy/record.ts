@@ -26,10 +26,10 @@ export function countDecision(stats: ProxyStats, decided: Decided): void {
 }
 
 export function emitDecision(ctx: ProxyContext, decided: Decided, via: Via, session: ProxySession, extra: RecordExtra = {}): void {
-  const d = decided.decision;
-  const p = decided.policy?.policy;
-  const error = extra.error ?? d.error;
   try {
+    const d = decided.decision;
+    const p = decided.policy?.policy;
+    const error = extra.error ?? d.error;
     ctx.events.emit({
       kind: 'network',
       decision: d.decision,

@@ -141,6 +141,10 @@ export class ProxyServer {
       joinDuplicateHeaders: false,
     });
     server.timeout = l.idleTimeoutMs;
+    // This http.Server never listens itself (connections are handed to it after
+    // the first-byte sniff), but Node only starts tracking connections — the
+    // header deadline and closeIdleConnections() — on 'listening'.
+    server.emit('listening');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#forwarder.handle(req, res));
     server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => handleConnect(this.#ctx, req, socket, head));
     server.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.#onClientError(err, socket));

@@ -77,32 +77,37 @@ function httpConnect(url: URL, address: string, port: number, timeoutMs: number)
       }
       socket.write(head + '\r\n');
     });
-    const onData = (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (received.length > UPSTREAM_RESPONSE_MAX_BYTES) fail(new DialError(`${what}: response headers too large`, 502, REPLY_GENERAL_FAILURE, 'EUPSTREAM'));
+    // Read the reply with 'readable' + read(): removing that listener returns the socket to its
+    // initial (not flowing) state, so the next consumer's 'data' listener gets every byte after it.
+    const onReadable = () => {
+      let chunk: Buffer | null;
+      while ((chunk = socket.read() as Buffer | null) !== null) {
+        received = Buffer.concat([received, chunk]);
+        const end = received.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (received.length > UPSTREAM_RESPONSE_MAX_BYTES) fail(new DialError(`${what}: response headers too large`, 502, REPLY_GENERAL_FAILURE, 'EUPSTREAM'));
+          continue;
+        }
+        socket.removeListener('readable', onReadable);
+        const statusLine = received.subarray(0, received.indexOf('\r\n')).toString('latin1');
+        const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
+        const status = m ? Number(m[1]) : 0;
+        if (status < 200 || status > 299) {
+          const reply = status === 403 ? REPLY_NOT_ALLOWED : status === 504 ? REPLY_HOST_UNREACHABLE : REPLY_GENERAL_FAILURE;
+          fail(new DialError(`${what}: upstream answered '${statusLine.slice(0, 80)}'`, status === 504 ? 504 : 502, reply, 'EUPSTREAM'));
+          return;
+        }
+        const rest = received.subarray(end + 4);
+        if (rest.length > 0) socket.unshift(rest);
+        settled = true;
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        socket.removeAllListeners('end');
+        resolve(socket);
         return;
       }
-      socket.removeListener('data', onData);
-      socket.pause();
-      const statusLine = received.subarray(0, received.indexOf('\r\n')).toString('latin1');
-      const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
-      const status = m ? Number(m[1]) : 0;
-      if (status < 200 || status > 299) {
-        const reply = status === 403 ? REPLY_NOT_ALLOWED : status === 504 ? REPLY_HOST_UNREACHABLE : REPLY_GENERAL_FAILURE;
-        fail(new DialError(`${what}: upstream answered '${statusLine.slice(0, 80)}'`, status === 504 ? 504 : 502, reply, 'EUPSTREAM'));
-        return;
-      }
-      const rest = received.subarray(end + 4);
-      if (rest.length > 0) socket.unshift(rest);
-      settled = true;
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      socket.removeAllListeners('end');
-      resolve(socket);
     };
-    socket.on('data', onData);
+    socket.on('readable', onReadable);
   });
 }
 

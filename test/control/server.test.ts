@@ -109,7 +109,7 @@ t.test('sessions: create, use in mounts, delete', async (t) => {
   t.same(await client.deleteSession(s.id), { deleted: s.id });
   t.equal(deps.sessions.size, 0);
   await t.rejects(client.deleteSession(s.id), { code: 'no-such-session', status: 404 });
-  await t.rejects(client.mount({ path: '/tmp', access: 'ro', session: s.id }), { status: 404 });
+  await t.rejects(client.mount({ path: '/tmp', access: 'ro', session: s.id }), { status: 404, code: 'no-such-session' });
 });
 
 t.test('GET /v1/events with limit, and follow streams NDJSON', async (t) => {

@@ -422,6 +422,12 @@ t.test('masks beneath the requested path', async (t) => {
       expect: { masks: envMasks },
     },
     {
+      name: 'a literal rule beneath a file or through a symlink loop is no mask (nothing can exist there)',
+      spec: { profiles: [{ name: 'default', rules: [['ws', 'rw', ['~/src']], ['odd', 'deny', ['~/src/app/index.js/x', '~/src/loop-a/x']]] }] },
+      req: { path: '~/src', access: 'rw' },
+      expect: { decision: 'allow', masks: [] },
+    },
+    {
       name: 'a file mount has no masks',
       req: { path: '~/src/app/index.js', access: 'rw' },
       expect: { decision: 'allow', masks: [] },
@@ -598,6 +604,13 @@ t.test('unresolvable and internal failures fail closed', async (t) => {
       req: { path: '~/locked/inner', access: 'ro' },
       fs: eaccesAt(H('locked/inner'), 'realpath'),
       expect: { decision: 'deny', reason: 'unresolvable-path', enforced: true, path: H('locked/inner') },
+    },
+    {
+      name: 'a literal mask path that cannot be resolved denies the mount',
+      spec: { profiles: [{ name: 'default', rules: [['ws', 'rw', ['~/src']], ['token', 'deny', ['~/src/app/secrets/token']]] }] },
+      req: { path: '~/src', access: 'rw' },
+      fs: eaccesAt(H('src/app/secrets/token'), 'realpath'),
+      expect: { decision: 'deny', reason: 'unresolvable-path', effective: 'rw', masks: [] },
     },
     {
       name: 'a directory that cannot be listed for glob expansion denies the mount',

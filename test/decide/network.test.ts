@@ -10,6 +10,7 @@ import {
 import { compilePolicy, denyAllPolicy, type CompiledPolicy } from '../../src/policy/compile.js';
 import type { NetworkDecision, RuleRef } from '../../src/decide/types.js';
 import type { Mode } from '../../src/policy/types.js';
+import { compileMounts } from '../../src/match/path-rules.js';
 import { compileYaml, policyFromYaml, target } from '../helpers/policy-builder.js';
 
 const POLICY = `
@@ -347,6 +348,7 @@ t.test('profile selection', async (t) => {
     { name: 'tie in key count: file order', labels: { group: 'x', tier: 'y' }, want: 'alpha' },
     { name: 'tie in key count: the other one alone', labels: { tier: 'y' }, want: 'beta' },
     { name: 'inherited properties are not labels', labels: Object.create({ team: 'research' }) as Record<string, string>, want: 'default' },
+    { name: 'null labels are no labels (anonymous session)', labels: null as unknown as Record<string, string>, want: 'default' },
   ];
   for (const c of cases) t.equal(selectProfile(cp, c.labels), c.want, c.name);
 });
@@ -461,7 +463,7 @@ t.test('exceptions never escape: internal-error, fail closed', async (t) => {
   };
   const broken = {
     ...cp,
-    guardrails: { ...cp.guardrails, names: { lookup: boom }, addresses: { lookup: boom } },
+    names: { lookupPair: boom }, addresses: { lookupPair: boom },
   } as unknown as CompiledPolicy;
   for (const host of ['github.com', '8.8.8.8']) {
     const d = decideTarget(broken, target(host), { labels: {}, modeOverride: 'audit' });
@@ -473,8 +475,8 @@ t.test('exceptions never escape: internal-error, fail closed', async (t) => {
   t.same([d.decision, d.enforced, d.reason], ['deny', true, 'internal-error'], 'decideAddresses');
   const garbage = decideTarget(cp, null as unknown as Parameters<typeof decideTarget>[1], NO_LABELS);
   t.same([garbage.decision, garbage.reason], ['deny', 'internal-error'], 'a null target');
-  const nullLabels = decideTarget(cp, target('github.com'), { labels: null } as unknown as DecideOptions);
-  t.same([nullLabels.decision, nullLabels.reason], ['deny', 'internal-error'], 'null labels');
+  const noOpts = decideTarget(cp, target('github.com'), undefined as unknown as DecideOptions);
+  t.same([noOpts.decision, noOpts.reason], ['deny', 'internal-error'], 'no options at all');
 });
 
 t.test('compiled policy', async (t) => {
@@ -488,4 +490,28 @@ t.test('compiled policy', async (t) => {
   const b = decideTarget(c, target('github.com'), NO_LABELS);
   t.not(a, b, 'a fresh object per decision');
   t.same(a, b, 'same input, same decision');
+  t.same(c.mounts, compileMounts(policy), 'mount rules compiled by path-rules');
+});
+
+t.test('policies without guardrails, or an AST without a default profile', async (t) => {
+  const noGuardrails = compileYaml(`
+version: 1
+name: plain
+mode: enforce
+profiles:
+  default:
+    network:
+      default: deny
+      rules:
+        - name: one
+          allow: [one.example]
+`);
+  t.equal(decideTarget(noGuardrails, target('one.example'), NO_LABELS).decision, 'allow', 'profile rule applies alone');
+  t.equal(decideTarget(noGuardrails, target('127.0.0.1'), NO_LABELS).reason, 'special-range', 'built-in special ranges still apply');
+
+  const ast = policyFromYaml(POLICY);
+  const withoutDefault = compilePolicy({ ...ast, profiles: ast.profiles.filter((p) => p.name !== 'default') });
+  const d = decideTarget(withoutDefault, target('github.com'), NO_LABELS);
+  t.same([d.profile, d.decision, d.reason], ['default', 'deny', 'default'], 'a synthesised default profile denies');
+  t.equal(selectProfile(withoutDefault, { team: 'open' }), 'open', 'other profiles still selected');
 });

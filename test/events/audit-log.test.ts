@@ -94,6 +94,7 @@ t.test('age rotation: a file older than maxAgeMs is rotated before the next line
   const events = stampedEvents(4);
   log.write(events[0]!);
   log.write(events[1]!);
+  await log.flush();
   now += 3_600_000; // one hour later
   log.write(events[2]!);
   log.write(events[3]!);

@@ -183,3 +183,108 @@ export function hostId(db: 'passwd' | 'group', name: string): number | null {
   const id = Number(r.stdout.split(':')[2]);
   return Number.isInteger(id) ? id : null;
 }
+
+export interface InstallInputs {
+  dir: string;
+  /** version: 1 policy with a .sig beside it */
+  policy: string;
+  /** a second signed policy (a policy update) */
+  policy2: string;
+  unsigned: string;
+  /** a policy the fake CLI's `policy validate` rejects */
+  invalid: string;
+  key1: string;
+  key2: string;
+  /** a key whose file name has a space */
+  badKeyName: string;
+  config: string;
+}
+
+/** Policy, signature, key and config files for the installer tests. */
+export function makeInstallInputs(dir: string): InstallInputs {
+  mkdirSync(dir, { recursive: true });
+  const files: Record<string, string> = {
+    'policy.yaml': 'version: 1\nname: acme\n',
+    'policy.yaml.sig': 'c2lnbmF0dXJlIG9uZQ==\n',
+    'policy2.yaml': 'version: 1\nname: acme\nrevision: 2\n',
+    'policy2.yaml.sig': 'c2lnbmF0dXJlIHR3bw==\n',
+    'unsigned.yaml': 'version: 1\nname: unsigned\n',
+    'invalid.yaml': 'version: 1\nINVALID: true\n',
+    'acme-2026.pub': 'MCowBQYDK2VwAyEAkey1\n',
+    'acme-2027.pub': 'MCowBQYDK2VwAyEAkey2\n',
+    'evil key.pub': 'x\n',
+    'my-config.yaml': 'listen: 127.0.0.1:3129\npolicy:\n  source: /etc/cordon/policy.yaml\n',
+  };
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return {
+    dir,
+    policy: join(dir, 'policy.yaml'),
+    policy2: join(dir, 'policy2.yaml'),
+    unsigned: join(dir, 'unsigned.yaml'),
+    invalid: join(dir, 'invalid.yaml'),
+    key1: join(dir, 'acme-2026.pub'),
+    key2: join(dir, 'acme-2027.pub'),
+    badKeyName: join(dir, 'evil key.pub'),
+    config: join(dir, 'my-config.yaml'),
+  };
+}
+
+export interface LinuxInstaller {
+  src: string;
+  input: InstallInputs;
+  tools: ReturnType<typeof makeFakeTools>;
+  /** install-linux.sh --source <fake package> ARGS into DESTDIR, systemctl faked and forced on */
+  install(destdir: string, args: string[], env?: Record<string, string>): ScriptResult;
+  uninstall(destdir: string, args?: string[]): ScriptResult;
+}
+
+/** A fake package, inputs and recording tools under `base`, and ways to run install-linux.sh on them. */
+export function linuxInstaller(base: string): LinuxInstaller {
+  const script = join(REPO_ROOT, 'scripts', 'install-linux.sh');
+  const src = makeFakePackage(join(base, 'src'));
+  const bin = join(base, 'bin');
+  const tools = makeFakeTools(bin, join(base, 'tools-state'));
+  const input = makeInstallInputs(join(base, 'input'));
+  const path = `${bin}:${process.env.PATH ?? ''}`;
+  return {
+    src,
+    input,
+    tools,
+    install: (destdir, args, env = {}) =>
+      run('bash', [script, '--source', src, ...args], { DESTDIR: destdir, PATH: path, SKIP_SYSTEMCTL: '0', HEALTH_TIMEOUT_S: '0', ...env }),
+    uninstall: (destdir, args = []) => run('bash', [script, '--uninstall', ...args], { DESTDIR: destdir, PATH: path, SKIP_SYSTEMCTL: '0' }),
+  };
+}
+
+export interface MacosInstaller {
+  src: string;
+  input: InstallInputs;
+  tools: ReturnType<typeof makeFakeTools>;
+  /** the staging root */
+  root: string;
+  /** the node "binary" the installer copies (a tiny launcher stands in for the 100 MB one) */
+  node: string;
+  install(args: string[]): ScriptResult;
+  uninstall(args?: string[]): ScriptResult;
+}
+
+/** A fake package, inputs and recording macOS tools under `base`; install-macos.sh / uninstall-macos.sh into `base/root`. */
+export function macosInstaller(base: string): MacosInstaller {
+  const src = makeFakePackage(join(base, 'src'));
+  const input = makeInstallInputs(join(base, 'input'));
+  const bin = join(base, 'bin');
+  const tools = makeFakeTools(bin, join(base, 'tools-state'));
+  const node = join(base, 'node-dist', 'node');
+  writeExecutable(node, `#!/bin/sh\nexec ${process.execPath} "$@"\n`);
+  const root = join(base, 'root');
+  const env = { DESTDIR: root, PATH: `${bin}:${process.env.PATH ?? ''}`, SKIP_LAUNCHCTL: '0', HEALTH_TIMEOUT_S: '0' };
+  return {
+    src,
+    input,
+    tools,
+    root,
+    node,
+    install: (args) => run('bash', [join(REPO_ROOT, 'launchd', 'install-macos.sh'), '--source', src, '--node', node, ...args], env),
+    uninstall: (args = []) => run('bash', [join(REPO_ROOT, 'launchd', 'uninstall-macos.sh'), ...args], env),
+  };
+}

@@ -27,7 +27,7 @@ export interface DnsResponder {
   /** Queries received per lower-case name and type ("rebind.test/A"). */
   queries: Map<string, number>;
   queriesFor(name: string, type?: 'A' | 'AAAA'): number;
-  /** Replaces or adds an entry. */
+  /** Replaces or adds an entry (and restarts its rebinding sequence; query counts are kept). */
   set(name: string, entry: DnsEntry): void;
   close(): Promise<void>;
 }
@@ -42,7 +42,11 @@ function ipv4Bytes(ip: string): Buffer {
   return Buffer.from(ip.split('.').map(Number));
 }
 
-function ipv6Bytes(ip: string): Buffer {
+function ipv6Bytes(text: string): Buffer {
+  // A dotted-quad tail (::ffff:127.0.0.2) is two 16-bit groups.
+  const ip = text.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_m, a, b, c, d) =>
+    `${((Number(a) << 8) | Number(b)).toString(16)}:${((Number(c) << 8) | Number(d)).toString(16)}`,
+  );
   const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, ''];
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
@@ -133,7 +137,10 @@ export async function startDnsResponder(table: Record<string, DnsEntry>): Promis
       return (queries.get(`${n}/A`) ?? 0) + (queries.get(`${n}/AAAA`) ?? 0);
     },
     set: (name, entry) => {
-      entries.set(name.toLowerCase(), entry);
+      const n = name.toLowerCase();
+      entries.set(n, entry);
+      answered.delete(`${n}/A`);
+      answered.delete(`${n}/AAAA`);
     },
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   };

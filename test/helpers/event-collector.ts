@@ -14,14 +14,16 @@ export interface CollectedRequest {
   url: string;
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /** What the collector answered (or did). */
+  reply: CollectorReply;
 }
 
 export type CollectorReply =
   | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
-  /** Destroy the connection after the first body chunk arrives, before any response. */
+  /** Destroy the connection once the request has arrived, before any response byte. */
   | { destroyMidRequest: true };
 
-export type CollectorScript = (n: number) => CollectorReply;
+export type CollectorScript = (n: number, body: Buffer) => CollectorReply;
 
 export const ACCEPT_ALL: CollectorScript = () => ({ status: 200, body: '{}' });
 
@@ -63,6 +65,11 @@ export class EventCollector {
   }
 
   /** Resolves once `count` requests have been received, or after `timeoutMs` (check the count). */
+  /** Requests answered with a 2xx status. */
+  accepted(): CollectedRequest[] {
+    return this.requests.filter((r) => 'status' in r.reply && r.reply.status >= 200 && r.reply.status < 300);
+  }
+
   async waitForRequests(count: number, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.requests.length < count && Date.now() < deadline) {
@@ -83,18 +90,16 @@ export class EventCollector {
 
   private handle(req: import('node:http').IncomingMessage, res: ServerResponse): void {
     const n = this.requests.length + 1;
-    const reply = this.script(n);
     const chunks: Buffer[] = [];
-    if ('destroyMidRequest' in reply) {
-      req.once('data', () => {
-        req.socket.destroy();
-        this.record({ n, method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.alloc(0) }, false);
-      });
-      return;
-    }
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      this.record({ n, method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) }, true);
+      const body = Buffer.concat(chunks);
+      const reply = this.script(n, body);
+      this.record({ n, method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, reply });
+      if ('destroyMidRequest' in reply) {
+        req.socket.destroy();
+        return;
+      }
       const send = (): void => {
         if (res.destroyed) return;
         res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.headers ?? {}) });
@@ -105,7 +110,7 @@ export class EventCollector {
     });
   }
 
-  private record(request: CollectedRequest, _complete: boolean): void {
+  private record(request: CollectedRequest): void {
     this.requests.push(request);
     for (const wake of this.arrivals.splice(0)) wake();
   }

@@ -112,7 +112,20 @@ export interface ProxyFixture {
   tls: TlsOrigin;
   ports: FixturePorts;
   setPolicy(cp: CompiledPolicy): void;
+  /** Waits until the proxy has no open client connection (so every event is in), then clears the events. */
+  quiesce(): Promise<void>;
   close(): Promise<void>;
+}
+
+export const QUIESCE_WAIT_MS = 5_000;
+
+/** Polls `cond` every 10 ms; rejects after `ms`. */
+export async function waitUntil(cond: () => boolean, what: string, ms = QUIESCE_WAIT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 export interface FixtureOptions {
@@ -157,6 +170,10 @@ export async function startProxyFixture(opts: FixtureOptions = {}): Promise<Prox
     ports,
     setPolicy: (cp) => {
       policy = cp;
+    },
+    quiesce: async () => {
+      await waitUntil(() => proxy.stats().connectionsOpen === 0, 'the proxy to have no open connection');
+      events.clear();
     },
     close: async () => {
       await proxy.close();

@@ -17,13 +17,14 @@ function pattern(text: string): { host: NamePattern; ports: PortRange | null } {
   return { host: { type: 'exact', name: hostText }, ports };
 }
 
-/** A sealed trie whose values are "<action> <pattern>"; deny gets tie rank 0. */
+/** A sealed trie (layer 0, or layer N for entries written `N:<action> <pattern>`) whose values are the entry text; deny gets tie rank 0. */
 function trie(entries: string[]): NameTrie<string> {
   const tr = new NameTrie<string>();
   for (const e of entries) {
-    const [action, text] = e.split(' ');
+    const [head, text] = e.split(' ');
+    const [layer, action] = head.includes(':') ? [Number(head.split(':')[0]), head.split(':')[1]] : [0, head];
     const p = pattern(text);
-    tr.add(p.host, p.ports, action === 'deny' ? 0 : 1, e);
+    tr.add(layer, p.host, p.ports, action === 'deny' ? 0 : 1, e);
   }
   tr.seal();
   return tr;
@@ -48,7 +49,7 @@ t.test('pattern forms match exactly what DESIGN §2 says', async (t) => {
     { name: 'empty label matches nothing (a..example.com)', rules: ['allow *.example.com'], host: 'a..example.com', want: undefined },
     { name: 'leading dot is not the suffix itself (.example.com)', rules: ['allow example.com'], host: '.example.com', want: undefined },
   ];
-  for (const c of cases) t.equal(trie(c.rules).lookup(c.host, 443), c.want, c.name);
+  for (const c of cases) t.equal(trie(c.rules).lookup(c.host, 443, 0), c.want, c.name);
 });
 
 t.test('specificity: host first, then port, deny at a tie', async (t) => {
@@ -74,39 +75,54 @@ t.test('specificity: host first, then port, deny at a tie', async (t) => {
     { name: 'port mismatch on deeper **. falls back to shallower **.', rules: ['deny **.a.example.com:22', 'allow **.example.com'], host: 'x.a.example.com', port: 443, want: 'allow **.example.com' },
     { name: 'no port matches anywhere: no result', rules: ['allow a.example.com:22', 'allow **.example.com:22'], host: 'a.example.com', port: 443, want: undefined },
   ];
-  for (const c of cases) t.equal(trie(c.rules).lookup(c.host, c.port), c.want, c.name);
+  for (const c of cases) t.equal(trie(c.rules).lookup(c.host, c.port, 0), c.want, c.name);
+});
+
+t.test('layers are answered independently in one walk', async (t) => {
+  const cases: { name: string; rules: string[]; host: string; port: number; want: [string | undefined, string | undefined] }[] = [
+    { name: 'each layer gets its own match', rules: ['0:deny **.example.com', '1:allow a.example.com'], host: 'a.example.com', port: 443, want: ['0:deny **.example.com', '1:allow a.example.com'] },
+    { name: 'a more specific entry of one layer does not shadow the other', rules: ['0:allow **.example.com', '1:deny x.a.example.com'], host: 'x.a.example.com', port: 443, want: ['0:allow **.example.com', '1:deny x.a.example.com'] },
+    { name: 'a layer with no match answers undefined', rules: ['1:allow a.example.com'], host: 'a.example.com', port: 443, want: [undefined, '1:allow a.example.com'] },
+    { name: 'entries of a third layer never leak', rules: ['2:deny a.example.com', '0:allow **.example.com'], host: 'a.example.com', port: 443, want: ['0:allow **.example.com', undefined] },
+    { name: 'same pattern in both layers, different ports', rules: ['0:deny a.example.com:22', '1:allow a.example.com'], host: 'a.example.com', port: 22, want: ['0:deny a.example.com:22', '1:allow a.example.com'] },
+    { name: 'port fallback is per layer', rules: ['0:deny a.example.com:22', '0:allow *.example.com', '1:allow a.example.com:443'], host: 'a.example.com', port: 443, want: ['0:allow *.example.com', '1:allow a.example.com:443'] },
+  ];
+  for (const c of cases) {
+    const got = trie(c.rules).lookupPair(c.host, c.port, 0, 1);
+    t.same([got.first, got.second], c.want, c.name);
+  }
 });
 
 t.test('equal entries keep policy order', async (t) => {
   const tr = new NameTrie<string>();
-  tr.add({ type: 'exact', name: 'a.example.com' }, null, 1, 'first');
-  tr.add({ type: 'exact', name: 'a.example.com' }, null, 1, 'second');
+  tr.add(0, { type: 'exact', name: 'a.example.com' }, null, 1, 'first');
+  tr.add(0, { type: 'exact', name: 'a.example.com' }, null, 1, 'second');
   tr.seal();
-  t.equal(tr.lookup('a.example.com', 1), 'first');
+  t.equal(tr.lookup('a.example.com', 1, 0), 'first');
 });
 
 t.test('a large trie finds every rule it holds and nothing else', async (t) => {
   const RULES = 5000;
   const tr = new NameTrie<number>();
   for (let i = 0; i < RULES; i++) {
-    tr.add({ type: 'exact', name: `host${i}.zone${i % 37}.example` }, null, 1, i);
-    tr.add({ type: 'any-depth', suffix: `svc${i}.example` }, { lo: 443, hi: 443 }, 1, RULES + i);
+    tr.add(0, { type: 'exact', name: `host${i}.zone${i % 37}.example` }, null, 1, i);
+    tr.add(0, { type: 'any-depth', suffix: `svc${i}.example` }, { lo: 443, hi: 443 }, 1, RULES + i);
   }
   tr.seal();
   t.equal(tr.size, RULES * 2, 'size counts every entry');
   let wrong = 0;
   for (let i = 0; i < RULES; i++) {
-    if (tr.lookup(`host${i}.zone${i % 37}.example`, 80) !== i) wrong++;
-    if (tr.lookup(`host${i}.zone${(i + 1) % 37}.example`, 80) !== undefined) wrong++;
-    if (tr.lookup(`deep.x.svc${i}.example`, 443) !== RULES + i) wrong++;
-    if (tr.lookup(`deep.x.svc${i}.example`, 80) !== undefined) wrong++;
+    if (tr.lookup(`host${i}.zone${i % 37}.example`, 80, 0) !== i) wrong++;
+    if (tr.lookup(`host${i}.zone${(i + 1) % 37}.example`, 80, 0) !== undefined) wrong++;
+    if (tr.lookup(`deep.x.svc${i}.example`, 443, 0) !== RULES + i) wrong++;
+    if (tr.lookup(`deep.x.svc${i}.example`, 80, 0) !== undefined) wrong++;
   }
   t.equal(wrong, 0, 'every lookup answered correctly');
 });
 
 t.test('misuse is refused', async (t) => {
   const tr = new NameTrie<string>();
-  t.throws(() => tr.lookup('a.example.com', 443), /before seal/, 'lookup before seal');
+  t.throws(() => tr.lookup('a.example.com', 443, 0), /before seal/, 'lookup before seal');
   tr.seal();
-  t.throws(() => tr.add({ type: 'exact', name: 'a.example.com' }, null, 0, 'x'), /after seal/, 'add after seal');
+  t.throws(() => tr.add(0, { type: 'exact', name: 'a.example.com' }, null, 0, 'x'), /after seal/, 'add after seal');
 });

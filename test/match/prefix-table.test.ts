@@ -2,11 +2,12 @@ import t from 'tap';
 import { PrefixTable, ipv4Word, ipv6Words } from '../../src/match/prefix-table.js';
 import type { PortRange } from '../../src/policy/types.js';
 
-/** Compact rule text for tests: `allow 10.0.0.0/8`, `deny [2001:db8::/32]:443`, `allow 10.0.0.1:8000-8100`. */
+/** Compact rule text for tests: `allow 10.0.0.0/8`, `deny [2001:db8::/32]:443`, `allow 10.0.0.1:8000-8100`; `N:allow ...` puts an entry in layer N (default 0). */
 function table(rules: string[]): PrefixTable<string> {
   const tb = new PrefixTable<string>();
   for (const r of rules) {
-    const [action, text] = r.split(' ');
+    const [head, text] = r.split(' ');
+    const [layer, action] = head.includes(':') ? [Number(head.split(':')[0]), head.split(':')[1]] : [0, head];
     let rest = text;
     let ports: PortRange | null = null;
     let family: 4 | 6 = 4;
@@ -22,7 +23,7 @@ function table(rules: string[]): PrefixTable<string> {
       rest = rest.slice(0, colon);
     }
     const [address, len] = rest.split('/');
-    tb.add(family, address, len === undefined ? (family === 4 ? 32 : 128) : Number(len), ports, action === 'deny' ? 0 : 1, r);
+    tb.add(layer, family, address, len === undefined ? (family === 4 ? 32 : 128) : Number(len), ports, action === 'deny' ? 0 : 1, r);
   }
   tb.seal();
   return tb;
@@ -70,7 +71,7 @@ t.test('IPv4: longest prefix first, then port, deny at a tie', async (t) => {
   ];
   for (const c of cases) {
     const family = c.address.includes(':') ? 6 : 4;
-    t.equal(table(c.rules).lookup(family, c.address, c.port), c.want, c.name);
+    t.equal(table(c.rules).lookup(family, c.address, c.port, 0), c.want, c.name);
   }
 });
 
@@ -96,7 +97,22 @@ t.test('IPv6: longest prefix first across word boundaries', async (t) => {
   ];
   for (const c of cases) {
     const family = c.address.includes(':') ? 6 : 4;
-    t.equal(table(c.rules).lookup(family, c.address, c.port), c.want, c.name);
+    t.equal(table(c.rules).lookup(family, c.address, c.port, 0), c.want, c.name);
+  }
+});
+
+t.test('layers are answered independently in one pass', async (t) => {
+  const cases: { name: string; rules: string[]; address: string; port: number; want: [string | undefined, string | undefined] }[] = [
+    { name: 'each layer gets its own longest prefix', rules: ['0:deny 10.0.0.0/8', '1:allow 10.1.0.0/16'], address: '10.1.2.3', port: 443, want: ['0:deny 10.0.0.0/8', '1:allow 10.1.0.0/16'] },
+    { name: 'a longer prefix of one layer does not shadow the other', rules: ['0:allow 10.1.2.3/32', '1:deny 10.0.0.0/8'], address: '10.1.2.3', port: 443, want: ['0:allow 10.1.2.3/32', '1:deny 10.0.0.0/8'] },
+    { name: 'entries of a third layer never leak', rules: ['2:deny 10.1.2.3/32', '1:allow 10.0.0.0/8'], address: '10.1.2.3', port: 443, want: [undefined, '1:allow 10.0.0.0/8'] },
+    { name: 'IPv6: each layer its own prefix', rules: ['0:deny [2001:db8::/32]', '1:allow [2001:db8:1::/48]:443'], address: '2001:db8:1::1', port: 443, want: ['0:deny [2001:db8::/32]', '1:allow [2001:db8:1::/48]:443'] },
+    { name: 'IPv6: port fallback is per layer', rules: ['0:allow [2001:db8:1::/48]:22', '1:allow [2001:db8:1::/48]:443', '0:deny [2001:db8::/32]'], address: '2001:db8:1::1', port: 443, want: ['0:deny [2001:db8::/32]', '1:allow [2001:db8:1::/48]:443'] },
+  ];
+  for (const c of cases) {
+    const family = c.address.includes(':') ? 6 : 4;
+    const got = table(c.rules).lookupPair(family, c.address, c.port, 0, 1);
+    t.same([got.first, got.second], c.want, c.name);
   }
 });
 
@@ -104,30 +120,30 @@ t.test('a large table finds every prefix it holds', async (t) => {
   const RULES = 4000;
   const tb = new PrefixTable<number>();
   for (let i = 0; i < RULES; i++) {
-    tb.add(4, `10.${(i >> 8) & 255}.${i & 255}.0`, 24, null, 1, i);
-    tb.add(6, `2001:db8:${i.toString(16)}::`, 48, null, 1, RULES + i);
+    tb.add(0, 4, `10.${(i >> 8) & 255}.${i & 255}.0`, 24, null, 1, i);
+    tb.add(0, 6, `2001:db8:${i.toString(16)}::`, 48, null, 1, RULES + i);
   }
   tb.seal();
   t.equal(tb.size, RULES * 2, 'size counts every entry');
   let wrong = 0;
   for (let i = 0; i < RULES; i++) {
-    if (tb.lookup(4, `10.${(i >> 8) & 255}.${i & 255}.77`, 80) !== i) wrong++;
-    if (tb.lookup(6, `2001:db8:${i.toString(16)}:1::77`, 80) !== RULES + i) wrong++;
+    if (tb.lookup(4, `10.${(i >> 8) & 255}.${i & 255}.77`, 80, 0) !== i) wrong++;
+    if (tb.lookup(6, `2001:db8:${i.toString(16)}:1::77`, 80, 0) !== RULES + i) wrong++;
   }
-  if (tb.lookup(4, '10.200.0.1', 80) !== undefined) wrong++;
-  if (tb.lookup(6, '2001:db9::1', 80) !== undefined) wrong++;
+  if (tb.lookup(4, '10.200.0.1', 80, 0) !== undefined) wrong++;
+  if (tb.lookup(6, '2001:db9::1', 80, 0) !== undefined) wrong++;
   t.equal(wrong, 0, 'every lookup answered correctly');
 });
 
 t.test('bad input is refused, never guessed at', async (t) => {
   const tb = new PrefixTable<string>();
-  t.throws(() => tb.add(4, '10.0.0.0', 33, null, 0, 'x'), /not an IPv4 prefix/, 'IPv4 prefix over 32');
-  t.throws(() => tb.add(6, '2001:db8::', 129, null, 0, 'x'), /not an IPv6 prefix/, 'IPv6 prefix over 128');
-  t.throws(() => tb.add(4, '2001:db8::', 8, null, 0, 'x'), /not an IPv4 prefix/, 'IPv6 text as IPv4');
-  t.throws(() => tb.add(6, '10.0.0.0', 8, null, 0, 'x'), /not an IPv6 prefix/, 'IPv4 text as IPv6');
-  t.throws(() => tb.lookup(4, '10.0.0.0', 1), /before seal/, 'lookup before seal');
+  t.throws(() => tb.add(0, 4, '10.0.0.0', 33, null, 0, 'x'), /not an IPv4 prefix/, 'IPv4 prefix over 32');
+  t.throws(() => tb.add(0, 6, '2001:db8::', 129, null, 0, 'x'), /not an IPv6 prefix/, 'IPv6 prefix over 128');
+  t.throws(() => tb.add(0, 4, '2001:db8::', 8, null, 0, 'x'), /not an IPv4 prefix/, 'IPv6 text as IPv4');
+  t.throws(() => tb.add(0, 6, '10.0.0.0', 8, null, 0, 'x'), /not an IPv6 prefix/, 'IPv4 text as IPv6');
+  t.throws(() => tb.lookup(4, '10.0.0.0', 1, 0), /before seal/, 'lookup before seal');
   tb.seal();
-  t.throws(() => tb.add(4, '10.0.0.0', 8, null, 0, 'x'), /after seal/, 'add after seal');
-  t.throws(() => tb.lookup(4, '0x7f.1', 443), /not an IPv4 address/, 'non-canonical IPv4 spelling at lookup');
-  t.throws(() => tb.lookup(6, 'fe80::1%eth0', 443), /not an IPv6 address/, 'zone id at lookup');
+  t.throws(() => tb.add(0, 4, '10.0.0.0', 8, null, 0, 'x'), /after seal/, 'add after seal');
+  t.throws(() => tb.lookup(4, '0x7f.1', 443, 0), /not an IPv4 address/, 'non-canonical IPv4 spelling at lookup');
+  t.throws(() => tb.lookup(6, 'fe80::1%eth0', 443, 0), /not an IPv6 address/, 'zone id at lookup');
 });

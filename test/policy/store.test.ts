@@ -294,6 +294,10 @@ t.test('start with neither source nor cache: deny-all, and says so; recovers whe
   t.match(store.current().failClosed, /HTTP 503/);
   t.same(events.policy().map((e) => e.action), ['deny-all']);
   t.match(events.policy('deny-all')[0], { message: /denying all traffic/, details: { why: /HTTP 503/ } });
+  server.route('/policy.yaml', { status: 500 });
+  t.match((await store.reload()).error, /HTTP 500/);
+  t.match(store.status(), { state: 'deny-all', last_error: /^no valid policy: .*HTTP 500/ }, 'still says why while denying all');
+  t.equal(events.policy('deny-all').length, 1, 'deny-all reported once');
   server.serveYaml('/policy.yaml', policyYaml('acme', 1), 'v1');
   t.same(await store.reload(), { changed: true, error: null });
   t.match(store.status(), { name: 'acme', state: 'fresh', last_error: null });

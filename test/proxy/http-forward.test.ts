@@ -56,7 +56,7 @@ t.test('403 names the layer and the rule in one line', async (t) => {
 });
 
 t.test('allowed request: Host preserved, pinned address dialed, one event with bytes', async (t) => {
-  fx.events.clear();
+  await fx.quiesce();
   const body = 'hello=world';
   const raw =
     `POST http://allowed.test:${fx.httpA.port}/submit?q=1 HTTP/1.1\r\nHost: allowed.test:${fx.httpA.port}\r\n` +
@@ -150,6 +150,8 @@ t.test('request smuggling shapes get 400, not a reset, and reach no origin', asy
     { name: 'bare LF line endings', raw: `POST http://allowed.test:${p}/ HTTP/1.1\nHost: allowed.test:${p}\nContent-Length: 0\n\n` },
     { name: 'Transfer-Encoding in HTTP/1.0', raw: `POST http://allowed.test:${p}/ HTTP/1.0\r\nHost: allowed.test:${p}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n` },
     { name: 'negative Content-Length', raw: `${start}Content-Length: -1\r\n\r\n` },
+    { name: 'HTTP/0.9-style request line (no version) followed by headers', raw: `GET http://allowed.test:${p}/\r\nHost: allowed.test:${p}\r\n\r\n` },
+    { name: 'HTTP/2.0 in an HTTP/1 request line', raw: `GET http://allowed.test:${p}/ HTTP/2.0\r\nHost: allowed.test:${p}\r\n\r\n` },
   ];
   for (const c of cases) {
     const { answer, wire } = await httpExchange(fx.addr, c.raw);
@@ -183,6 +185,23 @@ t.test('keep-alive: every request is decided on its own', async (t) => {
   wire.socket.destroy();
   t.notOk(fx.httpA.requests.some((r) => r.url === '/two'), 'denied request never reached origin a');
   t.equal(fx.victim.connections.total, 0, 'victim never reached');
+});
+
+t.test('upstream connections are reused per decided target only', async (t) => {
+  const pa = fx.httpA.port;
+  fx.dns.set('pool1.allowed.test', { addresses: ['127.0.0.1'] });
+  fx.dns.set('pool2.allowed.test', { addresses: ['127.0.0.1'] });
+  const before = fx.httpA.connections.total;
+  for (const path of ['/r1', '/r2']) {
+    const { answer, wire } = await httpExchange(fx.addr, getRequest(`pool1.allowed.test:${pa}`, { path }));
+    wire.socket.destroy();
+    t.equal(answer?.status, 200, `pool1.allowed.test${path}`);
+  }
+  t.equal(fx.httpA.connections.total - before, 1, 'two requests for the same decided target share one upstream connection');
+  const { answer, wire } = await httpExchange(fx.addr, getRequest(`pool2.allowed.test:${pa}`, { path: '/r3' }));
+  wire.socket.destroy();
+  t.equal(answer?.status, 200);
+  t.equal(fx.httpA.connections.total - before, 2, 'another name on the same address gets its own upstream connection');
 });
 
 t.test('oversized request headers get 431', async (t) => {

@@ -6,6 +6,9 @@ import { ControlClient, resolveSocketPath } from '../../control/client.js';
 import type { CordonEvent } from '../../events/types.js';
 import { UsageError } from '../common.js';
 
+/** Wide enough for the header and for POLICY / DAEMON rows, so the columns line up. */
+const VERDICT_WIDTH = 'VERDICT'.length;
+
 export function formatEventRow(e: CordonEvent): string {
   const time = e.time.slice(11, 23);
   const session = 'session' in e && e.session !== undefined ? e.session.id : '-';
@@ -14,17 +17,17 @@ export function formatEventRow(e: CordonEvent): string {
     const why = e.rule !== null ? `${e.rule.layer}/${e.rule.name}` : e.reason;
     const traffic = e.bytes_up === undefined ? '' : ` ↑${e.bytes_up} ↓${e.bytes_down ?? 0} ${e.duration_ms ?? 0}ms`;
     const target = e.target.host.includes(':') ? `[${e.target.host}]:${e.target.port}` : `${e.target.host}:${e.target.port}`;
-    return `${time}  ${verdict.padEnd(5)}  ${e.via.padEnd(7)}  ${target.padEnd(34)}  ${why.padEnd(30)}  ${session}${traffic}`;
+    return `${time}  ${verdict.padEnd(VERDICT_WIDTH)}  ${e.via.padEnd(7)}  ${target.padEnd(34)}  ${why.padEnd(30)}  ${session}${traffic}`;
   }
   if (e.kind === 'mount') {
     const verdict = e.decision === 'allow' ? 'ALLOW' : e.enforced ? 'DENY' : 'AUDIT';
     const why = e.rule !== null ? `${e.rule.layer}/${e.rule.name}` : e.reason;
-    return `${time}  ${verdict.padEnd(5)}  ${'mount'.padEnd(7)}  ${`${e.mount.path} (${e.mount.access})`.padEnd(34)}  ${why.padEnd(30)}  ${session}`;
+    return `${time}  ${verdict.padEnd(VERDICT_WIDTH)}  ${'mount'.padEnd(7)}  ${`${e.mount.path} (${e.mount.access})`.padEnd(34)}  ${why.padEnd(30)}  ${session}`;
   }
-  return `${time}  ${e.kind.toUpperCase().padEnd(5)}  ${e.action.padEnd(7)}  ${e.message}`;
+  return `${time}  ${e.kind.toUpperCase().padEnd(VERDICT_WIDTH)}  ${e.action.padEnd(7)}  ${e.message}`;
 }
 
-export const EVENTS_HEADER = `${'TIME'.padEnd(12)}  ${'VERDICT'.padEnd(5)}  ${'VIA'.padEnd(7)}  ${'TARGET'.padEnd(34)}  ${'RULE'.padEnd(30)}  SESSION`;
+export const EVENTS_HEADER = `${'TIME'.padEnd(12)}  ${'VERDICT'.padEnd(VERDICT_WIDTH)}  ${'VIA'.padEnd(7)}  ${'TARGET'.padEnd(34)}  ${'RULE'.padEnd(30)}  SESSION`;
 
 export async function eventsCommand(opts: { follow?: boolean; limit: string; json?: boolean; socket?: string }): Promise<number> {
   const limit = Number(opts.limit);

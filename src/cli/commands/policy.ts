@@ -29,8 +29,13 @@ export async function signCommand(path: string, keyPath: string): Promise<number
   return 0;
 }
 
+/** A new key directory holds a private key: only its owner may list it. */
+export const KEY_DIR_MODE = 0o700;
+
 export async function keygenCommand(outDir: string, name: string): Promise<number> {
   const { generateKeyPair } = await import('../../policy/signature.js');
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(outDir, { recursive: true, mode: KEY_DIR_MODE });
   const made = await generateKeyPair(outDir, name);
   process.stdout.write(`private key: ${made.privateKeyPath} (keep it secret; mode 0600)\npublic key:  ${made.publicKeyPath} (list it under policy.trusted_keys)\nkey id:      ${made.name} (${made.fingerprint})\n`);
   return 0;

@@ -40,6 +40,8 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
   if (text === undefined) return undefined;
   const trimmed = text.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // An HTTP date names its day and month ("Wed, 21 Oct 2015 07:28:00 GMT"); Date.parse alone would take "-5" for a year.
+  if (!/^[A-Za-z]+,? /.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   if (!Number.isFinite(date)) return undefined;
   return Math.max(0, date - nowMs);

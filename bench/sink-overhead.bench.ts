@@ -1,0 +1,219 @@
+/**
+ * Sink overhead benchmark (issue 5, "Must show"): plain-HTTP requests per
+ * second through cordon with no upstream sink and with an HTTP sink to a
+ * local collector that answers 200 (the difference should be within noise),
+ * and how fast decision events reach the sink's spool under that load, with
+ * the spool's growth and disk use.
+ *
+ * Two real daemons run side by side (same policy; one with `sinks:` in its
+ * config file) and wrk rounds alternate between them A-B-B-A-… so that a
+ * noisy neighbour hurts both alike. The bench origin process is also the
+ * collector (POST /ingest counts NDJSON lines), so "events into the spool"
+ * is counted outside cordon: events delivered to the collector plus those
+ * still queued in the spool at the end, over the window.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import type { BenchResult } from './types.js';
+import type { IngestStats } from './loopback-origin.js';
+import {
+  BENCH_POLICY_YAML,
+  cpuSeconds,
+  LOOPBACK,
+  makeTempDir,
+  median,
+  removeDir,
+  runWrk,
+  sleep,
+  startCordon,
+  startOrigin,
+  type Cordon,
+  type Endpoint,
+  type Origin,
+  type WrkResult,
+} from './proxy-harness.js';
+
+const SINK_NAME = 'bench';
+const WRK_THREADS = 2;
+const WRK_CONNECTIONS = 50;
+const WRK_SECONDS = 10;
+/** The daemon's JIT needs ~8 s of this load before its per-request cost settles. */
+const WRK_WARMUP_SECONDS = 10;
+/** Rounds per contender; order A B B A A B … */
+const ROUNDS = 4;
+const SPOOL_SAMPLE_MS = 250;
+/** After the load stops, how long to wait for the sink to drain (for the delivery check). */
+const DRAIN_WAIT_MS = 15_000;
+const TARGET_EVENTS_PER_S = 50_000;
+/** "Within noise": the sink run's median rps is within this share of the no-sink median, or within the rounds' spread. */
+const NOISE_SHARE = 0.05;
+const MIB = 2 ** 20;
+
+type Contender = 'no sink' | 'http sink';
+
+interface SinkStatusLike {
+  name: string;
+  queued: number;
+  spooled_bytes: number;
+  dropped: number;
+  last_error: string | null;
+}
+
+interface SinkRound {
+  wrk: WrkResult;
+  cpuUs: number;
+  eventsIn: number;
+  seconds: number;
+  peakSpoolBytes: number;
+  endSpoolBytes: number;
+}
+
+function dirBytes(dir: string): number {
+  let total = 0;
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = join(dir, e);
+    try {
+      const s = statSync(p);
+      total += s.isDirectory() ? dirBytes(p) : s.size;
+    } catch {
+      // a segment deleted while we looked
+    }
+  }
+  return total;
+}
+
+async function ingestStats(origin: Origin): Promise<IngestStats> {
+  const res = await fetch(`http://${LOOPBACK}:${origin.ports.http}/ingest-stats`);
+  return (await res.json()) as IngestStats;
+}
+
+async function sinkOf(cordon: Cordon): Promise<SinkStatusLike> {
+  const status = await cordon.status();
+  const sink = (status.sinks as SinkStatusLike[]).find((s) => s.name === SINK_NAME);
+  if (!sink) throw new Error(`sink ${SINK_NAME} missing from status`);
+  return sink;
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+export async function run(): Promise<BenchResult> {
+  const dir = makeTempDir('sink-bench-');
+  let origin: Origin | null = null;
+  let plain: Cordon | null = null;
+  let sinked: Cordon | null = null;
+  try {
+    const loadStart = loadavg()[0];
+    origin = await startOrigin(0);
+    const configYaml = ['sinks:', `  - name: ${SINK_NAME}`, '    type: http', `    url: http://${LOOPBACK}:${origin.ports.http}/ingest`, ''].join('\n');
+    plain = await startCordon({ policyYaml: BENCH_POLICY_YAML });
+    sinked = await startCordon({ policyYaml: BENCH_POLICY_YAML, configYaml });
+    const spoolDir = join(sinked.stateDir, 'spool');
+    const target: Endpoint = { host: LOOPBACK, port: origin.ports.http };
+    const daemons: Record<Contender, Cordon> = { 'no sink': plain, 'http sink': sinked };
+    const wrkArgs = { threads: WRK_THREADS, connections: WRK_CONNECTIONS, seconds: WRK_SECONDS };
+    for (const who of Object.keys(daemons) as Contender[]) {
+      await runWrk(daemons[who].endpoint, target, { ...wrkArgs, seconds: WRK_WARMUP_SECONDS }, join(dir, 'wrk'));
+    }
+
+    const plainRounds: { wrk: WrkResult; cpuUs: number }[] = [];
+    const sinkRounds: SinkRound[] = [];
+    const order: Contender[] = [];
+    for (let r = 0; r < ROUNDS; r++) order.push(...((r % 2 === 0 ? ['no sink', 'http sink'] : ['http sink', 'no sink']) as Contender[]));
+    for (const who of order) {
+      const d = daemons[who];
+      const cpu0 = cpuSeconds(d.pid);
+      if (who === 'no sink') {
+        const w = await runWrk(d.endpoint, target, wrkArgs, join(dir, 'wrk'));
+        plainRounds.push({ wrk: w, cpuUs: ((cpuSeconds(d.pid) - cpu0) / w.requests) * 1e6 });
+        process.stdout.write(`  ${who}: ${fmt(w.rps)} req/s\n`);
+        continue;
+      }
+      const before = { sink: await sinkOf(d), ingest: await ingestStats(origin) };
+      let peak = dirBytes(spoolDir);
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          peak = Math.max(peak, dirBytes(spoolDir));
+          await sleep(SPOOL_SAMPLE_MS);
+        }
+      })();
+      const started = Date.now();
+      const w = await runWrk(d.endpoint, target, wrkArgs, join(dir, 'wrk'));
+      const seconds = (Date.now() - started) / 1000;
+      sampling = false;
+      await sampler;
+      const cpuUs = ((cpuSeconds(d.pid) - cpu0) / w.requests) * 1e6;
+      const after = { sink: await sinkOf(d), ingest: await ingestStats(origin) };
+      const eventsIn = after.ingest.lines + after.sink.queued - (before.ingest.lines + before.sink.queued);
+      sinkRounds.push({ wrk: w, cpuUs, eventsIn, seconds, peakSpoolBytes: peak, endSpoolBytes: dirBytes(spoolDir) });
+      process.stdout.write(`  ${who}: ${fmt(w.rps)} req/s, ${fmt(eventsIn)} events into the spool\n`);
+    }
+
+    // Let the sink drain, then check every request became an event at the collector.
+    const drainStart = Date.now();
+    let last = await sinkOf(sinked);
+    while (last.queued > 0 && Date.now() - drainStart < DRAIN_WAIT_MS) {
+      await sleep(500);
+      last = await sinkOf(sinked);
+    }
+    const drainSeconds = (Date.now() - drainStart) / 1000;
+    const ingest = await ingestStats(origin);
+    const sinkStatus = (await sinked.status()) as { counters: { allowed: number }; events_dropped: number };
+
+    const plainRps = median(plainRounds.map((r) => r.wrk.rps));
+    const sinkRps = median(sinkRounds.map((r) => r.wrk.rps));
+    const diff = (sinkRps - plainRps) / plainRps;
+    const spread = (Math.max(...plainRounds.map((r) => r.wrk.rps)) - Math.min(...plainRounds.map((r) => r.wrk.rps))) / plainRps;
+    const withinNoise = Math.abs(diff) <= Math.max(NOISE_SHARE, spread);
+    const eventsPerS = sinkRounds.map((r) => r.eventsIn / r.seconds);
+    const bytesPerEvent = ingest.lines > 0 ? ingest.bytes / ingest.lines : NaN;
+    const lines: string[] = [];
+    lines.push(
+      `Two cordon daemons (\`node build/src/cli/main.js run\`, same policy, CORDON_LOG_LEVEL=warn, both writing \`events.jsonl\`), one with ` +
+        `\`sinks: [{name: ${SINK_NAME}, type: http, url: http://127.0.0.1:PORT/ingest}]\`; the collector is the bench origin process (answers 200, counts NDJSON lines). ` +
+        `wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${WRK_SECONDS}s keep-alive, absolute-URI GETs with small responses, ${ROUNDS} rounds each alternating A-B-B-A; medians. ` +
+        `All processes share ${cpus().length} cores. "Events into the spool" = events delivered to the collector + events still queued in the spool, over the round, counted outside cordon.`,
+    );
+    lines.push('');
+    lines.push(`Load average (1 min) when the bench started / ended: ${loadStart.toFixed(1)} / ${loadavg()[0].toFixed(1)} on ${cpus().length} cores (other work was running).`);
+    lines.push('');
+    lines.push('| measure | figure | target | result |');
+    lines.push('| --- | --- | --- | --- |');
+    lines.push(`| requests/s, no sink | ${fmt(plainRps)} (rounds ${plainRounds.map((r) => fmt(r.wrk.rps)).join(', ')}) | — | — |`);
+    lines.push(`| requests/s, HTTP sink | ${fmt(sinkRps)} (rounds ${sinkRounds.map((r) => fmt(r.wrk.rps)).join(', ')}) | — | — |`);
+    lines.push(
+      `| difference | ${(diff * 100).toFixed(1)} % (no-sink rounds spread ${(spread * 100).toFixed(1)} %) | within noise (max(${NOISE_SHARE * 100} %, spread)) | ${withinNoise ? 'pass' : '**miss**'} |`,
+    );
+    lines.push(
+      `| daemon CPU per request | no sink ${fmt(median(plainRounds.map((r) => r.cpuUs)))} µs, HTTP sink ${fmt(median(sinkRounds.map((r) => r.cpuUs)))} µs | — | — |`,
+    );
+    lines.push(
+      `| events/s into the spool under this load | ${fmt(median(eventsPerS))} (rounds ${eventsPerS.map((v) => fmt(v)).join(', ')}) | ≥ ${fmt(TARGET_EVENTS_PER_S)} (pipeline capacity) | ${median(eventsPerS) >= TARGET_EVENTS_PER_S ? 'pass' : 'not shown: the proxy, not the pipeline, limits the event rate here'} |`,
+    );
+    lines.push(
+      `| spool on disk during load | peak ${fmt(Math.max(...sinkRounds.map((r) => r.peakSpoolBytes)) / MIB, 2)} MiB, end of rounds ${sinkRounds.map((r) => fmt(r.endSpoolBytes / MIB, 2)).join(', ')} MiB | — | — |`,
+    );
+    lines.push(
+      `| delivery | ${fmt(ingest.lines)} events in ${fmt(ingest.requests)} POSTs (${fmt(bytesPerEvent)} B/event, ${fmt(ingest.lines / Math.max(1, ingest.requests), 1)} events/POST); ` +
+        `sink-daemon allowed decisions ${fmt(sinkStatus.counters.allowed)}; queued after ${drainSeconds.toFixed(1)} s drain ${fmt(last.queued)}; sink dropped ${fmt(last.dropped)}; events_dropped ${fmt(sinkStatus.events_dropped)}` +
+        `${last.last_error ? `; last error: ${last.last_error}` : ''} | every decision delivered | ${ingest.lines >= sinkStatus.counters.allowed && last.dropped === 0 ? 'pass' : '**miss**'} |`,
+    );
+    return { title: 'Sink overhead: requests/s with and without an upstream sink (bench/sink-overhead.bench.ts)', markdown: lines.join('\n') };
+  } finally {
+    for (const d of [plain, sinked]) {
+      if (d) {
+        await d.stop();
+        removeDir(d.dir);
+      }
+    }
+    await origin?.stop();
+    removeDir(dir);
+  }
+}

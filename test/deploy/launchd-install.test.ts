@@ -1,0 +1,104 @@
+/**
+ * launchd/install-macos.sh, run on this Linux machine into a staging root with
+ * recording fakes of launchctl, dscl, dseditgroup and plutil: the files,
+ * owners, modes, group and launchctl calls of a first install, that a second
+ * run changes nothing, that a policy change only sends SIGHUP, and that a
+ * foreign /usr/local/bin/cordon is left alone.
+ */
+import t, { type Test } from 'tap';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, attrs, macosInstaller, type ScriptResult } from '../helpers/deploy-fixtures.js';
+
+const PLIST = join(REPO_ROOT, 'launchd', 'com.cordon.daemon.plist');
+const LABEL = 'com.cordon.daemon';
+/** The first gid the fake dscl reports free (300 and 301 are taken). */
+const FAKE_GID = 302;
+const isRoot = process.getuid?.() === 0;
+const ok = (t: Test, r: ScriptResult, what: string): void => {
+  t.equal(r.code, 0, `${what} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`);
+};
+
+t.test('first install, idempotent second run, policy update', { skip: isRoot ? false : 'needs root (chown to root and the fake _cordon gid)' }, async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'cordon-macos-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const { src, input, tools, root, node, install } = macosInstaller(base);
+
+  const first = install(['--policy', input.policy, '--trusted-key', input.key1, '--grant', 'root']);
+  ok(t, first, 'first install');
+  t.same(
+    tools.calls().filter((c) => c.startsWith('dscl . -create')),
+    [
+      'dscl . -create /Groups/_cordon',
+      `dscl . -create /Groups/_cordon PrimaryGroupID ${FAKE_GID}`,
+      'dscl . -create /Groups/_cordon RealName cordon status socket access',
+      'dscl . -create /Groups/_cordon Password *',
+    ],
+    'creates group _cordon with the first free gid from 300',
+  );
+  t.ok(tools.calls().includes('dseditgroup -o edit -a root -t user _cordon'), '--grant adds the user to _cordon');
+  t.ok(tools.calls().includes(`plutil -lint ${join(src, 'launchd/com.cordon.daemon.plist')}`), 'lints the plist with plutil');
+  t.same(
+    tools.calls().filter((c) => c.startsWith('launchctl')),
+    [`launchctl print system/${LABEL}`, `launchctl print system/${LABEL}`, `launchctl enable system/${LABEL}`, `launchctl bootstrap system /Library/LaunchDaemons/${LABEL}.plist`],
+    'not loaded: enable and bootstrap into the system domain',
+  );
+  const expected: [string, number, number, number][] = [
+    [`/Library/LaunchDaemons/${LABEL}.plist`, 0o644, 0, 0],
+    ['/etc/cordon', 0o750, 0, FAKE_GID],
+    ['/etc/cordon/keys', 0o750, 0, FAKE_GID],
+    ['/etc/cordon/config.yaml', 0o640, 0, FAKE_GID],
+    ['/etc/cordon/policy.yaml', 0o640, 0, FAKE_GID],
+    ['/etc/cordon/policy.yaml.sig', 0o640, 0, FAKE_GID],
+    ['/etc/cordon/keys/acme-2026.pub', 0o640, 0, FAKE_GID],
+    ['/var/db/cordon', 0o750, 0, FAKE_GID],
+    ['/var/log/cordon', 0o750, 0, FAKE_GID],
+    ['/var/run/cordon', 0o750, 0, FAKE_GID],
+    ['/opt/cordon', 0o755, 0, 0],
+    ['/opt/cordon/bin/node', 0o755, 0, 0],
+    ['/opt/cordon/dist/cli/main.js', 0o755, 0, 0],
+    ['/usr/local/bin/cordon', 0o755, 0, 0],
+  ];
+  for (const [path, mode, uid, gid] of expected) {
+    t.same(attrs(join(root, path)), { mode, uid, gid }, `${path} is ${mode.toString(8)} ${uid}:${gid}`);
+  }
+  t.equal(readFileSync(join(root, 'opt/cordon/bin/node'), 'utf8'), readFileSync(node, 'utf8'), 'node copied into /opt/cordon/bin');
+  t.equal(readFileSync(join(root, `Library/LaunchDaemons/${LABEL}.plist`), 'utf8'), readFileSync(PLIST, 'utf8'), 'the plist is the repository plist');
+  const wrapper = readFileSync(join(root, 'usr/local/bin/cordon'), 'utf8');
+  t.match(wrapper, /^exec \/opt\/cordon\/bin\/node \/opt\/cordon\/dist\/cli\/main\.js "\$@"$/m, 'the CLI wrapper runs the node copy');
+  t.match(wrapper, /CORDON_SOCKET=\/var\/run\/cordon\/cordon\.sock/, 'the CLI wrapper defaults to the system socket');
+  const config = readFileSync(join(root, 'etc/cordon/config.yaml'), 'utf8');
+  t.match(config, /^socket: \/var\/run\/cordon\/cordon\.sock$/m, 'config: socket');
+  t.match(config, /^state_dir: \/var\/db\/cordon$/m, 'config: state_dir');
+  t.match(config, /trusted_keys:\n {4}- \/etc\/cordon\/keys\/acme-2026\.pub\n/, 'config: trusted key');
+
+  const nodeIno = statSync(join(root, 'opt/cordon/bin/node')).ino;
+  tools.clear();
+  const second = install(['--policy', input.policy, '--trusted-key', input.key1]);
+  ok(t, second, 'second install');
+  t.match(second.stderr, /nothing changed/, 'second install: nothing changed');
+  t.same(tools.calls().filter((c) => c.startsWith('launchctl') && !c.startsWith('launchctl print')), [`launchctl kickstart system/${LABEL}`], 'loaded and unchanged: only kickstart (a no-op when running)');
+  t.notOk(tools.calls().some((c) => c.startsWith('dscl . -create')), 'the existing group is reused');
+  t.equal(statSync(join(root, 'opt/cordon/bin/node')).ino, nodeIno, 'the node copy is not rewritten');
+
+  tools.clear();
+  ok(t, install(['--policy', input.policy2, '--trusted-key', input.key1]), 'install a new policy');
+  t.same(
+    tools.calls().filter((c) => c.startsWith('launchctl') && !c.startsWith('launchctl print')),
+    [`launchctl kill HUP system/${LABEL}`, `launchctl kickstart system/${LABEL}`],
+    'only the policy changed: SIGHUP',
+  );
+});
+
+t.test('a foreign /usr/local/bin/cordon is left alone', { skip: isRoot ? false : 'needs root' }, async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'cordon-macos-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const { root, install } = macosInstaller(base);
+  mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
+  writeFileSync(join(root, 'usr/local/bin/cordon'), '#!/bin/sh\necho some other cordon\n', { mode: 0o755 });
+  const r = install([]);
+  ok(t, r, 'install');
+  t.match(r.stderr, /not cordon's wrapper; left alone/, 'warns');
+  t.equal(readFileSync(join(root, 'usr/local/bin/cordon'), 'utf8'), '#!/bin/sh\necho some other cordon\n', 'the foreign file is untouched');
+});
