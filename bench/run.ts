@@ -35,7 +35,7 @@ function readSections(): Map<string, string> {
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
   const files = readdirSync(HERE).filter((f) => f.endsWith('.bench.js')).sort();
-  const sections = readSections();
+  const produced = new Map<string, string>();
   for (const file of files) {
     const name = file.replace(/\.bench\.js$/, '');
     if (wanted.length > 0 && !wanted.includes(name)) continue;
@@ -44,11 +44,14 @@ async function main(): Promise<void> {
     const result: BenchResult = await mod.run();
     const stamp = new Date().toISOString().slice(0, 16).replace('T', ' ');
     const body = `${SECTION_MARK}${name} -->\n## ${result.title}\n\nMachine: ${machine()}. Run: ${stamp} UTC.\n\n${result.markdown.trim()}\n`;
-    sections.set(name, body);
+    produced.set(name, body);
     process.stdout.write(result.markdown.trim() + '\n\n');
   }
+  // Re-read just before writing so a bench that finished meanwhile keeps its section.
+  const latest = readSections();
+  for (const [name, body] of produced) latest.set(name, body);
   const header = '# Benchmark results\n\nWritten by `npm run bench` (bench/run.ts); each section is rewritten when its benchmark runs.\n\n';
-  writeFileSync(RESULTS_PATH, header + [...sections.values()].join('\n'));
+  writeFileSync(RESULTS_PATH, header + [...latest.values()].join('\n'));
 }
 
 main().catch((err: unknown) => {

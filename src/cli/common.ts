@@ -2,8 +2,8 @@
  * Helpers shared by CLI commands: label parsing, JSON printing, and turning
  * any failure into one line on stderr with a non-zero exit.
  */
-import { labelsError } from '../sessions/registry.js';
-import { ClientError } from '../control/client.js';
+// Only light modules here: every command, `--version` and `--help` included, loads this file.
+import { labelsError } from '../sessions/labels.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -36,7 +36,8 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
     const code = await body();
     if (typeof code === 'number') process.exitCode = code;
   } catch (err) {
-    const message = err instanceof ClientError || err instanceof UsageError ? err.message : err instanceof Error ? err.message : String(err);
+    // ClientError, UsageError and every other Error already carry the one line to print.
+    const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`cordon: ${message}\n`);
     process.exitCode = err instanceof UsageError ? EXIT_INVALID : EXIT_ERROR;
   }

@@ -15,6 +15,7 @@ export function buildProgram(): Command {
   const program = new Command('cordon')
     .description('Governs what AI agents in sandboxes can reach on the network and mount from the host.')
     .version(CLI_VERSION)
+    .enablePositionalOptions()
     .showHelpAfterError();
 
   program
@@ -128,6 +129,7 @@ export function buildProgram(): Command {
 
   program
     .command('exec')
+    .passThroughOptions()
     .description('run a command in a sandbox whose only way out is cordon (Linux, bubblewrap)')
     .option('--labels <k=v,...>', 'session labels that select the profile')
     .option('--mount <path[:ro|:rw]>', 'bind a host path (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])

@@ -6,8 +6,13 @@
 import type { MountDecision, NetworkDecision } from '../decide/types.js';
 import type { CordonEvent } from '../events/types.js';
 import type { Mode } from '../policy/types.js';
+import type { PolicyStatus } from '../policy/store.js';
+import type { SinkStatus } from '../events/pipeline.js';
 import type { Session } from '../sessions/registry.js';
 import { labelsError, MAX_SESSION_TTL_S } from '../sessions/registry.js';
+
+/** The status object's `policy` and `sinks` entries are defined by their owners and re-exported here. */
+export type { PolicyStatus, SinkStatus };
 
 export const API_PREFIX = '/v1';
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -19,31 +24,7 @@ export interface ErrorBody {
   code: string;
 }
 
-export interface PolicyStatus {
-  name: string;
-  revision: number | null;
-  digest: string;
-  source: string;
-  key_id: string | null;
-  loaded_at: string | null;
-  checked_at: string | null;
-  stale_since: string | null;
-  last_error: string | null;
-  /** fresh | stale | deny-all */
-  state: string;
-  mode: Mode;
-}
 
-export interface SinkStatus {
-  name: string;
-  type: string;
-  queued: number;
-  spooled_bytes: number;
-  oldest_unsent_s: number | null;
-  last_success_at: string | null;
-  last_error: string | null;
-  dropped: number;
-}
 
 export interface Counters {
   allowed: number;

@@ -19,7 +19,8 @@ import { SessionRegistry, ANONYMOUS_SESSION_ID } from '../sessions/registry.js';
 import { createResolver } from '../proxy/resolver.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
 import { startControlServer, type ControlDeps, type ControlServer } from '../control/server.js';
-import type { ReloadResponse, StatusResponse } from '../control/wire.js';
+import { WireError, type ReloadResponse, type StatusResponse } from '../control/wire.js';
+import { homeError } from './home-check.js';
 import { decideFully } from '../decide/full-network.js';
 import { decideMount } from '../decide/mounts.js';
 import { CLI_VERSION } from '../cli/program.js';
@@ -144,7 +145,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = pino({ 
     mount: (req, session) => {
       const cp = store.current();
       const labels = session?.labels ?? req.labels ?? {};
-      const d = decideMount(cp, { path: req.path, access: req.access, labels, home: req.home ?? homedir(), modeOverride });
+      const home = req.home ?? homedir();
+      const bad = homeError(home, homedir());
+      if (bad !== null) throw new WireError(bad, 400, 'bad-request');
+      const d = decideMount(cp, { path: req.path, access: req.access, labels, home, modeOverride });
       emit({
         kind: 'mount',
         decision: d.decision,

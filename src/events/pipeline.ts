@@ -164,6 +164,7 @@ export class EventPipeline implements EventEmitterPort {
       onError: (err, what) => this.logger.error({ err: err.message, what }, 'audit log error'),
     });
     const version = options.version ?? 'unknown';
+    const { requestTimeoutMs, ...senderTuning } = options.sender ?? {};
     for (const config of sinks) {
       const spool = new Spool({
         dir: join(options.stateDir, SPOOL_DIR, config.name),
@@ -176,7 +177,7 @@ export class EventPipeline implements EventEmitterPort {
         options.transportFactory?.(config) ??
         createTransport(config, {
           version,
-          ...(options.sender?.requestTimeoutMs !== undefined ? { timeoutMs: options.sender.requestTimeoutMs } : {}),
+          ...(requestTimeoutMs !== undefined ? { timeoutMs: requestTimeoutMs } : {}),
           ...(options.tlsCa !== undefined ? { ca: options.tlsCa } : {}),
         });
       const report: SenderReport = (action, message, details) => {
@@ -184,8 +185,6 @@ export class EventPipeline implements EventEmitterPort {
         log.call(this.logger, details, message);
         this.emitDaemon(action, message, details);
       };
-      const { requestTimeoutMs: _timeout, ...senderTuning } = options.sender ?? {};
-      void _timeout;
       const sender = new SinkSender({
         name: config.name,
         spool,

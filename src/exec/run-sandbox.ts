@@ -8,7 +8,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { homedir, userInfo } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { ControlClient } from '../control/client.js';
 import type { MountDecision } from '../decide/types.js';
@@ -17,7 +16,7 @@ import { buildBwrapArgs, INFO_FD, READY_FD, READY_LINE, wrapperArgv } from './bw
 import { closeInheritedFds } from './inherited-fds.js';
 import { removePlaceholders, type Placeholders } from './mask-placeholders.js';
 import { preflight, PreflightError } from './preflight.js';
-import { chooseCwd, hideOwnSockets, planMounts, privateHomeFor, sandboxEnv, systemEntries, underSystemDir } from './sandbox-plan.js';
+import { accountHome, accountUser, chooseCwd, hideOwnSockets, planMounts, privateHomeFor, sandboxEnv, systemEntries, underSystemDir } from './sandbox-plan.js';
 import { Cancelled, SignalRelay, signalExitCode } from './signal-relay.js';
 
 /** Exit status when cordon exec itself fails or refuses before the command runs (like env(1), timeout(1)). */
@@ -102,7 +101,7 @@ export async function runSandboxed(client: ControlClient, req: ExecRequest, warn
     if (proxySocket === null) {
       throw new ExecRefused('the daemon serves no proxy socket; start it with `cordon run --proxy-socket PATH` (or set proxy_socket in its config)');
     }
-    const home = homedir();
+    const home = accountHome();
     const session = await client.createSession(req.labels);
     const placeholders: Placeholders = { created: [] };
     try {
@@ -112,7 +111,7 @@ export async function runSandboxed(client: ControlClient, req: ExecRequest, warn
       hideOwnSockets(mounts, [client.socketPath, proxySocket]);
       const privateHome = privateHomeFor(home, mounts);
       const cwd = chooseCwd(req.cwd, process.cwd(), checked.map((c) => c.decision.path), mounts, home);
-      const env = sandboxEnv({ hostEnv: process.env, home, user: userInfo().username, sessionId: session.id, secret: session.secret });
+      const env = sandboxEnv({ hostEnv: process.env, home, user: accountUser(), sessionId: session.id, secret: session.secret });
       const args = buildBwrapArgs({
         system: systemEntries(),
         privateHome,

@@ -6,6 +6,7 @@
  * home directory, the working directory and the environment.
  */
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { MountDecision, MountMask } from '../decide/types.js';
 import { SYSTEM_RO_DIRS, SYSTEM_RO_FILES, proxyEnv, type PlannedMask, type PlannedMount, type SystemEntry } from './bwrap-args.js';
@@ -18,6 +19,30 @@ export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 export class PlanError extends Error {
   override name = 'PlanError';
+}
+
+/**
+ * The sandbox user's home: what `~` means in mount rules (the daemon accepts
+ * only an account's home from the passwd database, never an arbitrary $HOME)
+ * and what HOME is inside.
+ */
+export function accountHome(): string {
+  try {
+    const home = userInfo().homedir;
+    if (isAbsolute(home)) return home;
+  } catch {
+    // no passwd entry for this uid
+  }
+  return homedir();
+}
+
+/** The account name for USER/LOGNAME inside. */
+export function accountUser(env: NodeJS.ProcessEnv = process.env): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return env.USER ?? env.LOGNAME ?? String(process.getuid?.() ?? 'user');
+  }
 }
 
 export function systemEntries(): SystemEntry[] {

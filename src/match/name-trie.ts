@@ -16,14 +16,14 @@
  * child, and which also carry the child's rule-list references; label text
  * lives in one pooled string. A step costs about two cache misses (the row,
  * the label text) instead of the five of a tree of objects and Maps, and no
- * string is allocated during a lookup. Rule lists are packed in one
- * Int32Array ([count, (layer, lo, hi, value index) × count], sorted at seal).
+ * string is allocated during a lookup. Rule lists are packed by
+ * port-list.ts.
  *
  * One trie holds every layer of a policy (entries carry a layer number), so
  * the engine answers "guardrails and the session's profile" in one walk.
  */
 import type { HostPattern, PortRange } from '../policy/types.js';
-import { addPortEntry, ENTRY_STRIDE, HI, LAYER, LO, sortPortList, VALUE, type LayerPair, type PortList } from './port-list.js';
+import { addPortEntry, firstPacked, NO_ENTRY, packPortLists, type LayerPair, type PortList } from './port-list.js';
 
 /** The host patterns that name rules use (CIDRs go to the prefix table). */
 export type NamePattern = Exclude<HostPattern, { type: 'cidr' }>;
@@ -43,10 +43,8 @@ const INITIAL_ROWS = 1024;
 const MAX_LOAD_NUMERATOR = 1;
 const MAX_LOAD_DENOMINATOR = 2;
 /** No list. */
-const NONE = -1;
+const NONE = NO_ENTRY;
 const ROOT = 0;
-/** Ints per packed entry: layer, lo, hi, value index. */
-const ENTRY_INTS = 4;
 /** A layer number no entry has: asks for one layer only. */
 const NO_LAYER = -1;
 const FNV_OFFSET = 0x811c9dc5 | 0;
@@ -68,7 +66,7 @@ function slotOf(hash: number, parent: number, mask: number): number {
 type ListKind = typeof R_EXACT | typeof R_ONE | typeof R_ANY;
 
 export class NameTrie<T> {
-  private table = new Int32Array(INITIAL_ROWS * ROW_INTS);
+  private table: Int32Array = new Int32Array(INITIAL_ROWS * ROW_INTS);
   private mask = INITIAL_ROWS - 1;
   private nodes = 1;
   private count = 0;
@@ -78,8 +76,8 @@ export class NameTrie<T> {
   private pending = new Map<number, PortList<T>>();
   /** Sealed: pooled label text, packed lists, values, and the root's list refs. */
   private pool = '';
-  private entries = new Int32Array(0);
-  private values: T[] = [];
+  private entries: Int32Array = new Int32Array(0);
+  private values: readonly T[] = [];
   private rootRefs: [number, number, number] = [NONE, NONE, NONE];
 
   /** Number of (pattern, ports) entries added. */
@@ -126,33 +124,17 @@ export class NameTrie<T> {
         table[base + R_OFF] = offsets[child];
       }
     }
-    // Pack the sorted lists.
-    let ints = 0;
-    for (const list of this.pending.values()) ints += 1 + (list.length / ENTRY_STRIDE) * ENTRY_INTS;
-    const entries = new Int32Array(ints);
-    const values: T[] = [];
-    let ref = 0;
-    for (const [key, list] of this.pending) {
-      sortPortList(list);
-      const node = Math.floor(key / ROW_INTS);
-      const kind = key % ROW_INTS;
-      if (node === ROOT) this.rootRefs[kind - R_EXACT] = ref;
-      else table[rowOf[node] + kind] = ref;
-      const n = list.length / ENTRY_STRIDE;
-      entries[ref] = n;
-      for (let k = 0; k < n; k++) {
-        const out = ref + 1 + k * ENTRY_INTS;
-        const from = k * ENTRY_STRIDE;
-        entries[out] = list[from + LAYER] as number;
-        entries[out + 1] = list[from + LO] as number;
-        entries[out + 2] = list[from + HI] as number;
-        entries[out + 3] = values.length;
-        values.push(list[from + VALUE] as T);
-      }
-      ref += 1 + n * ENTRY_INTS;
+    // Sort and pack the lists; write each list's ref into its node's row.
+    const keys = [...this.pending.keys()];
+    const { packed, refs } = packPortLists([...this.pending.values()]);
+    for (let i = 0; i < keys.length; i++) {
+      const node = Math.floor(keys[i] / ROW_INTS);
+      const kind = keys[i] % ROW_INTS;
+      if (node === ROOT) this.rootRefs[kind - R_EXACT] = refs[i];
+      else table[rowOf[node] + kind] = refs[i];
     }
-    this.entries = entries;
-    this.values = values;
+    this.entries = packed.entries;
+    this.values = packed.values;
     this.labels = [];
     this.pending = new Map();
   }
@@ -242,14 +224,8 @@ export class NameTrie<T> {
     return { first: a === NONE ? undefined : this.values[a], second: b === NONE ? undefined : this.values[b] };
   }
 
-  /** Value index of the first entry of `layer` in the packed list at `ref` whose range contains `port`, or NONE. */
   private first(ref: number, layer: number, port: number): number {
-    const entries = this.entries;
-    const n = entries[ref];
-    for (let k = 0, at = ref + 1; k < n; k++, at += ENTRY_INTS) {
-      if (entries[at] === layer && port >= entries[at + 1] && port <= entries[at + 2]) return entries[at + 3];
-    }
-    return NONE;
+    return firstPacked(this.entries, ref, layer, port);
   }
 
   /** The node for a canonical name (creating the path); the root for ''. */

@@ -10,10 +10,12 @@
  * turns the choice into "first entry of the layer whose range contains the
  * port".
  *
- * A list is one flat array, ENTRY_STRIDE slots per entry, rather than an
- * array of entry objects: a lookup over a large policy is bound by memory
- * latency, and this saves one dependent load per decision and one object per
- * resource (heap and compile time).
+ * While a structure is built, a list is one flat array (ENTRY_STRIDE slots
+ * per entry, no object per entry). When it is sealed, every list is sorted
+ * and packed into one Int32Array — [count, (layer, lo, hi, value index) ×
+ * count] at the list's ref — with the values in one array beside it: a
+ * lookup over a large policy is bound by memory latency, and a packed list
+ * is one cache line away instead of three objects.
  */
 import type { PortRange } from '../policy/types.js';
 
@@ -21,13 +23,17 @@ import type { PortRange } from '../policy/types.js';
 export const ANY_PORT_LO = 0;
 export const ANY_PORT_HI = 65535;
 
-/** Slots per entry: layer, lo, hi, tie rank, value (exported for code that repacks a sealed list). */
-export const ENTRY_STRIDE = 5;
-export const LAYER = 0;
-export const LO = 1;
-export const HI = 2;
+/** Slots per entry: layer, lo, hi, tie rank, value. */
+const ENTRY_STRIDE = 5;
+const LAYER = 0;
+const LO = 1;
+const HI = 2;
 const TIE_RANK = 3;
-export const VALUE = 4;
+const VALUE = 4;
+/** Ints per packed entry: layer, lo, hi, value index. */
+const PACKED_ENTRY_INTS = 4;
+/** "No entry" from firstPacked. */
+export const NO_ENTRY = -1;
 
 /** A flat list of entries; build with addPortEntry, order with sortPortList, read with firstForPort. */
 export type PortList<T> = (number | T)[];
@@ -64,6 +70,48 @@ export function firstForPort<T>(list: PortList<T>, layer: number, port: number):
     }
   }
   return undefined;
+}
+
+export interface PackedPortLists<T> {
+  readonly entries: Int32Array;
+  readonly values: readonly T[];
+}
+
+/** Sorts and packs lists; `refs[i]` is where `lists[i]` starts in `entries`. */
+export function packPortLists<T>(lists: readonly PortList<T>[]): { packed: PackedPortLists<T>; refs: Int32Array } {
+  let ints = 0;
+  for (const list of lists) ints += 1 + (list.length / ENTRY_STRIDE) * PACKED_ENTRY_INTS;
+  const entries = new Int32Array(ints);
+  const values: T[] = [];
+  const refs = new Int32Array(lists.length);
+  let ref = 0;
+  for (let i = 0; i < lists.length; i++) {
+    const list = lists[i];
+    sortPortList(list);
+    const n = list.length / ENTRY_STRIDE;
+    refs[i] = ref;
+    entries[ref] = n;
+    for (let k = 0; k < n; k++) {
+      const out = ref + 1 + k * PACKED_ENTRY_INTS;
+      const from = k * ENTRY_STRIDE;
+      entries[out] = list[from + LAYER] as number;
+      entries[out + 1] = list[from + LO] as number;
+      entries[out + 2] = list[from + HI] as number;
+      entries[out + 3] = values.length;
+      values.push(list[from + VALUE] as T);
+    }
+    ref += 1 + n * PACKED_ENTRY_INTS;
+  }
+  return { packed: { entries, values }, refs };
+}
+
+/** Value index of the first entry of `layer` in the packed list at `ref` whose range contains `port`, or NO_ENTRY. */
+export function firstPacked(entries: Int32Array, ref: number, layer: number, port: number): number {
+  const n = entries[ref];
+  for (let k = 0, at = ref + 1; k < n; k++, at += PACKED_ENTRY_INTS) {
+    if (entries[at] === layer && port >= entries[at + 1] && port <= entries[at + 2]) return entries[at + 3];
+  }
+  return NO_ENTRY;
 }
 
 /**

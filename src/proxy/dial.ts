@@ -26,6 +26,17 @@ export interface DialOptions {
   timeoutMs: number;
   /** http://, https:// is not supported; socks5:// or socks5h:// (treated alike: the IP is sent). */
   upstreamProxy?: URL | null;
+  /**
+   * Direct dials only (ignored with upstreamProxy): read into caller-supplied
+   * buffers (net.Socket `onread`); the socket then emits no 'data'.
+   */
+  onread?: SocketReadOptions | null;
+}
+
+/** The `onread` option of net.Socket. */
+export interface SocketReadOptions {
+  buffer: () => Uint8Array;
+  callback: (bytesWritten: number, buf: Uint8Array) => boolean;
 }
 
 /** A lookup that only ever echoes an IP literal back: a name reaching it is a bug, and fails the dial. */
@@ -53,13 +64,21 @@ export function dialChecked(opts: DialOptions): Promise<Socket> {
     return Promise.reject(new DialError(`refusing to dial ${opts.address}: not an IP literal`, 502, REPLY_GENERAL_FAILURE, 'ENOTIP'));
   }
   if (opts.upstreamProxy) return dialViaUpstream(opts.upstreamProxy, opts.address, opts.port, opts.timeoutMs);
-  return dialDirect(opts.address, opts.port, opts.timeoutMs);
+  return dialDirect(opts.address, opts.port, opts.timeoutMs, pinnedLookup, opts.onread ?? null);
 }
 
-export function dialDirect(host: string, port: number, timeoutMs: number, lookup: LookupFunction = pinnedLookup): Promise<Socket> {
+export function dialDirect(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  lookup: LookupFunction = pinnedLookup,
+  onread: SocketReadOptions | null = null,
+): Promise<Socket> {
   const what = `connect ${formatHostPort(host, port)}`;
   return new Promise<Socket>((resolve, reject) => {
-    const socket = connect({ host, port, lookup, allowHalfOpen: true, noDelay: true });
+    const socket = connect(
+      onread === null ? { host, port, lookup, allowHalfOpen: true, noDelay: true } : { host, port, lookup, allowHalfOpen: true, noDelay: true, onread },
+    );
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new DialError(`${what}: timed out after ${timeoutMs} ms`, 504, REPLY_HOST_UNREACHABLE, 'ETIMEDOUT'));

@@ -18,6 +18,7 @@ import type { Via } from '../events/types.js';
 import type { CanonicalTarget } from '../match/types.js';
 import { sniMismatch, type Decided } from './decide-request.js';
 import { dialChecked, type DialError } from './dial.js';
+import { PooledReader } from './pooled-read.js';
 import { countDecision, emitDecision } from './record.js';
 import { readClientHello, sniProblem, TLS_ALERT_ACCESS_DENIED, TLS_ALERT_INTERNAL_ERROR } from './sni-gate.js';
 import type { ProxyContext, ProxySession } from './types.js';
@@ -60,6 +61,8 @@ export async function runTunnel(t: TunnelRequest): Promise<void> {
 
   let firstBytes = t.head;
   let upstream: Socket;
+  // Direct dials read the download direction into reused buffers (pooled-read.ts).
+  const reader = ctx.upstreamProxy ? null : new PooledReader();
   if (isTls) {
     t.accept(null);
     const hello = await readClientHello(client, t.head, ctx.limits.clientHelloTimeoutMs);
@@ -81,7 +84,7 @@ export async function runTunnel(t: TunnelRequest): Promise<void> {
       return;
     }
     try {
-      upstream = await dialChecked({ address: dialAddress, port: t.target.port, timeoutMs: ctx.limits.dialTimeoutMs, upstreamProxy: ctx.upstreamProxy });
+      upstream = await dialChecked({ address: dialAddress, port: t.target.port, timeoutMs: ctx.limits.dialTimeoutMs, upstreamProxy: ctx.upstreamProxy, onread: reader?.onread ?? null });
     } catch (e) {
       const err = e as DialError;
       if (!client.destroyed) client.write(TLS_ALERT_INTERNAL_ERROR);
@@ -92,7 +95,7 @@ export async function runTunnel(t: TunnelRequest): Promise<void> {
   } else {
     countDecision(ctx.stats, decided);
     try {
-      upstream = await dialChecked({ address: dialAddress, port: t.target.port, timeoutMs: ctx.limits.dialTimeoutMs, upstreamProxy: ctx.upstreamProxy });
+      upstream = await dialChecked({ address: dialAddress, port: t.target.port, timeoutMs: ctx.limits.dialTimeoutMs, upstreamProxy: ctx.upstreamProxy, onread: reader?.onread ?? null });
     } catch (e) {
       const err = e as DialError;
       t.refuseDial(err);
@@ -101,11 +104,11 @@ export async function runTunnel(t: TunnelRequest): Promise<void> {
     }
     if (!client.destroyed) t.accept({ address: upstream.localAddress ?? '0.0.0.0', port: upstream.localPort ?? 0 });
   }
-  splice(t, decided, upstream, firstBytes);
+  splice(t, decided, upstream, firstBytes, reader);
 }
 
 /** Pipes client ⇄ upstream until both are closed, then records the decision once. */
-function splice(t: TunnelRequest, decided: Decided, upstream: Socket, firstBytes: Buffer): void {
+function splice(t: TunnelRequest, decided: Decided, upstream: Socket, firstBytes: Buffer, reader: PooledReader | null): void {
   const { ctx, client } = t;
   ctx.trackUpstream(upstream);
   if (client.destroyed) {
@@ -157,13 +160,50 @@ function splice(t: TunnelRequest, decided: Decided, upstream: Socket, firstBytes
     ctx.stats.bytesUp += firstBytes.length;
   }
   client.pipe(upstream);
-  upstream.pipe(client);
   client.on('data', (c: Buffer) => {
     up += c.length;
     ctx.stats.bytesUp += c.length;
   });
-  upstream.on('data', (c: Buffer) => {
-    down += c.length;
-    ctx.stats.bytesDown += c.length;
-  });
+  if (reader === null) {
+    upstream.pipe(client);
+    upstream.on('data', (c: Buffer) => {
+      down += c.length;
+      ctx.stats.bytesDown += c.length;
+    });
+    return;
+  }
+  // Download direction without 'data' events: the read callback counts and
+  // writes; a buffer is reused only after its write called back; client
+  // backpressure pauses the upstream read until 'drain'. Like pipe(): the
+  // upstream's end is passed on as the client's end.
+  const release = reader.release;
+  let waitingForDrain = false;
+  const onDrain = () => {
+    waitingForDrain = false;
+    if (!upstream.destroyed) upstream.resume();
+  };
+  const forward = (chunk: Buffer, done: ((err?: Error | null) => void) | undefined): boolean => {
+    down += chunk.length;
+    ctx.stats.bytesDown += chunk.length;
+    if (client.destroyed || client.writableEnded) {
+      done?.();
+      return true;
+    }
+    if (client.write(chunk, done)) return true;
+    if (!waitingForDrain) {
+      waitingForDrain = true;
+      client.once('drain', onDrain);
+    }
+    return false;
+  };
+  let flowing = true;
+  for (const early of reader.attach((n, buf) => forward(buf.subarray(0, n), () => release(buf)))) {
+    if (!forward(early, undefined)) flowing = false;
+  }
+  const passEnd = () => {
+    if (!client.destroyed && !client.writableEnded) client.end();
+  };
+  if (upstream.readableEnded) passEnd();
+  else upstream.once('end', passEnd);
+  if (flowing) upstream.resume();
 }

@@ -11,9 +11,6 @@ export const SESSION_ID_PREFIX = 's_';
 export const SESSION_ID_BYTES = 12;
 export const SESSION_SECRET_BYTES = 24;
 export const MAX_SESSION_TTL_S = 30 * 24 * 3600;
-export const MAX_LABELS = 32;
-export const MAX_LABEL_KEY_CHARS = 64;
-export const MAX_LABEL_VALUE_CHARS = 256;
 export const ANONYMOUS_SESSION_ID = 'anonymous';
 
 export interface Session {
@@ -39,22 +36,7 @@ function digest(secret: string): Buffer {
   return createHash('sha256').update(secret, 'utf8').digest();
 }
 
-/** Validates a label map; returns an error message or null. Shared by the API and the CLI. */
-export function labelsError(labels: unknown): string | null {
-  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) return 'labels must be an object of string values';
-  const entries = Object.entries(labels as Record<string, unknown>);
-  if (entries.length > MAX_LABELS) return `at most ${MAX_LABELS} labels`;
-  for (const [key, value] of entries) {
-    if (!/^[A-Za-z0-9_.\-/]+$/.test(key) || key.length > MAX_LABEL_KEY_CHARS) {
-      return `label key '${key}' must be 1-${MAX_LABEL_KEY_CHARS} characters of letters, digits, '_', '.', '-', '/'`;
-    }
-    if (typeof value !== 'string') return `label '${key}' must be a string`;
-    if (value.length > MAX_LABEL_VALUE_CHARS || /[\u0000-\u001f\u007f]/.test(value)) {
-      return `label '${key}' must be at most ${MAX_LABEL_VALUE_CHARS} printable characters`;
-    }
-  }
-  return null;
-}
+export { labelsError, MAX_LABELS, MAX_LABEL_KEY_CHARS, MAX_LABEL_VALUE_CHARS } from './labels.js';
 
 export class SessionRegistry {
   readonly #sessions = new Map<string, StoredSession>();

@@ -13,7 +13,7 @@ import { unixRequest } from '../helpers/unix-http.js';
 
 const policyStatus = {
   name: 'test', revision: 3, digest: 'sha256:abc', source: '/tmp/p.yaml', key_id: null, loaded_at: new Date().toISOString(),
-  checked_at: null, stale_since: null, last_error: null, state: 'fresh', mode: 'enforce' as const,
+  checked_at: null, stale_since: null, last_error: null, state: 'fresh' as const, mode: 'enforce' as const,
 };
 
 function fakeEvent(n: number): CordonEvent {

@@ -52,6 +52,10 @@ function atomicWrite(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
+/** Several real daemons and dozens of connections: a generous bound for a loaded shared machine (not a speed check). */
+const FILE_TIMEOUT_MS = 300_000;
+t.setTimeout(FILE_TIMEOUT_MS);
+
 const dns = await startDnsResponder({ 'app.test': { addresses: ['127.0.0.1'] } });
 const echo = await startEchoOrigin();
 const http = await startHttpOrigin({ label: 'origin' });

@@ -75,6 +75,10 @@ profiles:
           allow: [papers.test]
 `;
 
+/** Several real daemons and dozens of connections: a generous bound for a loaded shared machine (not a speed check). */
+const FILE_TIMEOUT_MS = 300_000;
+t.setTimeout(FILE_TIMEOUT_MS);
+
 const dns = await startDnsResponder({
   'app.test': { addresses: ['127.0.0.1'] },
   'paste.test': { addresses: ['127.0.0.1'] },
@@ -224,6 +228,33 @@ t.test('POST /v1/mounts answers with the real path and masks, and records a moun
     t.same(ev.session, { id: s.id, labels: { team: 'research' } });
     await d.client.deleteSession(s.id);
   });
+});
+
+t.test('POST /v1/sessions, GET /v1/sessions, DELETE /v1/sessions/{id}', async (t) => {
+  const created = await unixRequest(d.socket, 'POST', '/v1/sessions', JSON.stringify({ labels: { agent: 'claude-code', team: 'web' }, ttl_s: 600 }));
+  t.equal(created.status, 201);
+  const s = created.json as { id: string; secret: string; labels: Record<string, string>; created_at: string; expires_at: string; proxy: { http: string; socks: string } };
+  t.same(Object.keys(s).sort(), ['created_at', 'expires_at', 'id', 'labels', 'proxy', 'secret']);
+  t.match(s.id, /^s_[0-9a-f]{24}$/);
+  t.ok(s.secret.length >= 32, 'a long random secret');
+  t.same(s.labels, { agent: 'claude-code', team: 'web' });
+  t.equal(Date.parse(s.expires_at) - Date.parse(s.created_at), 600_000, 'expires ttl_s after creation');
+  t.equal(s.proxy.http, `http://${s.id}:${encodeURIComponent(s.secret)}@${d.proxy}`);
+  t.equal(s.proxy.socks, `socks5://${s.id}:${encodeURIComponent(s.secret)}@${d.proxy}`, 'SOCKS5 on the shared proxy port');
+  const list = await unixRequest(d.socket, 'GET', '/v1/sessions');
+  t.equal(list.status, 200);
+  t.match(list.json, { sessions: [{ id: s.id, labels: s.labels }] });
+  t.notOk(list.body.includes(s.secret), 'the list never shows a secret');
+  const status = await d.client.status();
+  t.equal(status.sessions, 1);
+  t.notOk(JSON.stringify(status).includes(s.secret), 'status never shows a secret');
+  const del = await unixRequest(d.socket, 'DELETE', `/v1/sessions/${s.id}`);
+  t.equal(del.status, 200);
+  t.same(del.json, { deleted: s.id });
+  const again = await unixRequest(d.socket, 'DELETE', `/v1/sessions/${s.id}`);
+  t.equal(again.status, 404);
+  t.match(again.json, { code: 'no-such-session' });
+  t.equal((await d.client.status()).sessions, 0);
 });
 
 t.test('bad requests get {error, code} with the right status', async (t) => {

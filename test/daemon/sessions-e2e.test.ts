@@ -29,6 +29,10 @@ import type { SessionCreateResponse } from '../../src/control/wire.js';
 
 const SOCKS_TIMEOUT_MS = 8_000;
 
+/** Several real daemons and dozens of connections: a generous bound for a loaded shared machine (not a speed check). */
+const FILE_TIMEOUT_MS = 300_000;
+t.setTimeout(FILE_TIMEOUT_MS);
+
 const dns = await startDnsResponder({
   'app.test': { addresses: ['127.0.0.1'] },
   'papers.test': { addresses: ['127.0.0.1'] },
@@ -330,4 +334,22 @@ t.test('DELETE /v1/sessions/{id} revokes a session immediately', async (t) => {
   t.equal((await attempt(proxy, 'connect', credentialsOf(keep.proxy.http), 'app.test', 'kept')).status, 200, 'the other session is unaffected');
   const again = await d.client.deleteSession(gone.id).catch((e: Error & { status?: number }) => e);
   t.match(again, { status: 404 }, 'second DELETE is a 404');
+});
+
+t.test('with --socks-listen, the session SOCKS5 URL names the dedicated port and works there', async (t) => {
+  const d = await daemonWith(['--socks-listen', '127.0.0.1:0']);
+  const socks = d.status.listeners.socks;
+  t.match(socks, /^127\.0\.0\.1:\d+$/, 'status lists the SOCKS5 listener');
+  const web = await d.client.createSession({ team: 'web' });
+  t.equal(new URL(web.proxy.socks ?? '').host, socks, 'the socks URL names the SOCKS5 port');
+  t.equal(new URL(web.proxy.http ?? '').host, d.proxy, 'the http URL names the main port');
+  const cases: { name: string; host: string; ok: boolean }[] = [
+    { name: 'allowed target', host: 'app.test', ok: true },
+    { name: 'target of another profile', host: 'papers.test', ok: false },
+  ];
+  for (const c of cases) {
+    const r = await attempt(proxyAddress(socks ?? ''), 'socks5', credentialsOf(web.proxy.socks), c.host, `dedicated-${c.host}`);
+    if (c.ok) t.equal(r.payload, `dedicated-${c.host}`, `${c.name}: through`);
+    else t.match(r.error ?? '', /NotAllowed/, `${c.name}: refused`);
+  }
 });

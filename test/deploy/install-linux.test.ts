@@ -36,7 +36,7 @@ if (!isRoot) {
 } else {
   const base = mkdtempSync(join(tmpdir(), 'cordon-install-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
-  const { input, tools, install, uninstall } = linuxInstaller(base);
+  const { input, tools, install } = linuxInstaller(base);
   const ok = (t: Test, r: ScriptResult, what: string): void => {
     t.equal(r.code, 0, `${what} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`);
   };

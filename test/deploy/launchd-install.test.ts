@@ -1,12 +1,11 @@
 /**
  * launchd/install-macos.sh, run on this Linux machine into a staging root with
  * recording fakes of launchctl, dscl, dseditgroup and plutil: the files,
- * owners, modes, group and launchctl calls of a first install, that a second
- * run changes nothing, that a policy change only sends SIGHUP, and that a
- * foreign /usr/local/bin/cordon is left alone.
+ * owners, modes, group and launchctl calls of a first install, and that a
+ * second run changes nothing. (Updates: launchd-update.test.ts.)
  */
 import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, attrs, macosInstaller, type ScriptResult } from '../helpers/deploy-fixtures.js';
@@ -20,7 +19,7 @@ const ok = (t: Test, r: ScriptResult, what: string): void => {
   t.equal(r.code, 0, `${what} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`);
 };
 
-t.test('first install, idempotent second run, policy update', { skip: isRoot ? false : 'needs root (chown to root and the fake _cordon gid)' }, async (t) => {
+t.test('first install, and an idempotent second run', { skip: isRoot ? false : 'needs root (chown to root and the fake _cordon gid)' }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'cordon-macos-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const { src, input, tools, root, node, install } = macosInstaller(base);
@@ -81,24 +80,4 @@ t.test('first install, idempotent second run, policy update', { skip: isRoot ? f
   t.same(tools.calls().filter((c) => c.startsWith('launchctl') && !c.startsWith('launchctl print')), [`launchctl kickstart system/${LABEL}`], 'loaded and unchanged: only kickstart (a no-op when running)');
   t.notOk(tools.calls().some((c) => c.startsWith('dscl . -create')), 'the existing group is reused');
   t.equal(statSync(join(root, 'opt/cordon/bin/node')).ino, nodeIno, 'the node copy is not rewritten');
-
-  tools.clear();
-  ok(t, install(['--policy', input.policy2, '--trusted-key', input.key1]), 'install a new policy');
-  t.same(
-    tools.calls().filter((c) => c.startsWith('launchctl') && !c.startsWith('launchctl print')),
-    [`launchctl kill HUP system/${LABEL}`, `launchctl kickstart system/${LABEL}`],
-    'only the policy changed: SIGHUP',
-  );
-});
-
-t.test('a foreign /usr/local/bin/cordon is left alone', { skip: isRoot ? false : 'needs root' }, async (t) => {
-  const base = mkdtempSync(join(tmpdir(), 'cordon-macos-'));
-  t.teardown(() => rmSync(base, { recursive: true, force: true }));
-  const { root, install } = macosInstaller(base);
-  mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
-  writeFileSync(join(root, 'usr/local/bin/cordon'), '#!/bin/sh\necho some other cordon\n', { mode: 0o755 });
-  const r = install([]);
-  ok(t, r, 'install');
-  t.match(r.stderr, /not cordon's wrapper; left alone/, 'warns');
-  t.equal(readFileSync(join(root, 'usr/local/bin/cordon'), 'utf8'), '#!/bin/sh\necho some other cordon\n', 'the foreign file is untouched');
 });

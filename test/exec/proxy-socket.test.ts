@@ -6,7 +6,7 @@
  * traffic to the session. Needs no bubblewrap.
  */
 import t from 'tap';
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import type { CordonEvent, NetworkEvent } from '../../src/events/types.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { startDnsResponder, type DnsResponder } from '../helpers/dns-responder.js';
@@ -48,6 +48,7 @@ t.before(async () => {
 });
 t.teardown(async () => {
   await daemon?.stop();
+  if (daemon !== undefined) rmSync(daemon.dir, { recursive: true, force: true });
   await origin?.close();
   await dns?.close();
 });

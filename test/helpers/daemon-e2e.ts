@@ -73,24 +73,16 @@ export function credentialsOf(proxyUrl: string | null): { user: string; pass: st
   return { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) };
 }
 
-export interface TestPolicyOptions {
-  name?: string;
-  revision?: number;
-  mode?: 'enforce' | 'audit';
-  /** Extra rules appended to the guardrails network rules (YAML list items, already indented 6 spaces). */
-  guardrailRules?: string;
-}
-
 /**
  * Guardrails allow 127.0.0.1 by address rule (the origins) and deny
  * `blocked.test`; profile `web` (team=web) allows `app.test`, profile
  * `research` (team=research) allows `papers.test`; `default` allows both
  * names. Names resolve through the test's own DNS responder.
  */
-export function sessionPolicyYaml(opts: TestPolicyOptions = {}): string {
+export function sessionPolicyYaml(): string {
   return `version: 1
-name: ${opts.name ?? 'e2e'}
-${opts.revision === undefined ? '' : `revision: ${opts.revision}\n`}mode: ${opts.mode ?? 'enforce'}
+name: e2e
+mode: enforce
 guardrails:
   network:
     rules:
@@ -98,7 +90,7 @@ guardrails:
         allow: [127.0.0.1]
       - name: blocked
         deny: [blocked.test]
-${opts.guardrailRules ?? ''}  mounts:
+  mounts:
     rules:
       - name: credentials
         deny: ["~/.ssh"]

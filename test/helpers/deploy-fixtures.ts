@@ -288,3 +288,23 @@ export function macosInstaller(base: string): MacosInstaller {
     uninstall: (args = []) => run('bash', [join(REPO_ROOT, 'launchd', 'uninstall-macos.sh'), ...args], env),
   };
 }
+
+/** Runs scripts/ci-sidecar.sh COMMAND with a clean CI-ish environment (no inherited GitHub or cordon variables). */
+export function sidecar(command: string, env: Record<string, string>, cwd?: string): ScriptResult {
+  const clean: Record<string, string | undefined> = {};
+  for (const key of Object.keys(process.env)) {
+    if (key.startsWith('GITHUB_') || key.startsWith('CORDON_') || key === 'RUNNER_TEMP') clean[key] = undefined;
+  }
+  return run('bash', [join(REPO_ROOT, 'scripts', 'ci-sidecar.sh'), command], { ...clean, ...env }, cwd);
+}
+
+/** Numbered fresh directories under `base`. */
+export function dirFactory(base: string): (name: string) => string {
+  let count = 0;
+  return (name) => {
+    count += 1;
+    const dir = join(base, `${count}-${name}`);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
+}

@@ -14,8 +14,10 @@ export interface CollectedRequest {
   url: string;
   headers: IncomingHttpHeaders;
   body: Buffer;
-  /** What the collector answered (or did). */
+  /** What the collector was scripted to answer (or do). */
   reply: CollectorReply;
+  /** Whether the response was actually sent (a delayed one may never be). */
+  answered: boolean;
 }
 
 export type CollectorReply =
@@ -30,6 +32,7 @@ export const ACCEPT_ALL: CollectorScript = () => ({ status: 200, body: '{}' });
 export class EventCollector {
   readonly requests: CollectedRequest[] = [];
   private readonly sockets = new Set<Socket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
   private arrivals: (() => void)[] = [];
 
   private constructor(
@@ -67,7 +70,7 @@ export class EventCollector {
   /** Resolves once `count` requests have been received, or after `timeoutMs` (check the count). */
   /** Requests answered with a 2xx status. */
   accepted(): CollectedRequest[] {
-    return this.requests.filter((r) => 'status' in r.reply && r.reply.status >= 200 && r.reply.status < 300);
+    return this.requests.filter((r) => r.answered && 'status' in r.reply && r.reply.status >= 200 && r.reply.status < 300);
   }
 
   async waitForRequests(count: number, timeoutMs = 15_000): Promise<void> {
@@ -84,6 +87,7 @@ export class EventCollector {
   }
 
   async close(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -95,7 +99,8 @@ export class EventCollector {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const reply = this.script(n, body);
-      this.record({ n, method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, reply });
+      const request: CollectedRequest = { n, method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, reply, answered: false };
+      this.record(request);
       if ('destroyMidRequest' in reply) {
         req.socket.destroy();
         return;
@@ -104,9 +109,12 @@ export class EventCollector {
         if (res.destroyed) return;
         res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.headers ?? {}) });
         res.end(reply.body ?? '');
+        request.answered = true;
       };
-      if (reply.delayMs !== undefined) setTimeout(send, reply.delayMs);
-      else send();
+      if (reply.delayMs !== undefined) {
+        const timer = setTimeout(send, reply.delayMs);
+        this.timers.add(timer);
+      } else send();
     });
   }
 

@@ -1,11 +1,12 @@
 /**
- * Child process for the SIGKILL durability test (test/events/sigkill.test.ts).
- * Runs an EventPipeline with one `http` sink, emits daemon events
- * continuously and prints `ACCEPTED <id>` for each event once `sync()` says it
- * is written and fsynced in the spool. The parent kills it with SIGKILL,
- * restarts it (the spool resumes), brings the upstream up and checks by id.
+ * Child process for the crash tests (test/events/sigkill*.test.ts). Runs an
+ * EventPipeline with one `http` sink, emits daemon events continuously and
+ * prints `ACCEPTED <id>` for each event once `sync()` says it is written and
+ * fsynced in the spool. The parent kills it with SIGKILL, restarts it (the
+ * spool resumes), and checks upstream by id. Started through
+ * event-producer-harness.ts, which transpiles it to JavaScript first.
  *
- *   node <loader> event-producer.ts STATE_DIR URL EMIT_COUNT
+ *   node event-producer.js STATE_DIR URL EMIT_COUNT
  *   EMIT_COUNT 0: emit nothing, just deliver what the spool holds.
  */
 import { EventPipeline } from '../../src/events/pipeline.js';

@@ -93,6 +93,17 @@ t.test('layers are answered independently in one walk', async (t) => {
   }
 });
 
+t.test('labels whose hashes collide are still told apart', async (t) => {
+  // '7yzlaaa' and 'e6apaaa' have the same 32-bit FNV-1a hash, the trie's row hash.
+  const tr = trie(['allow 7yzlaaa.example.com', 'deny **.7yzlaaa.example.com']);
+  t.equal(tr.lookup('7yzlaaa.example.com', 443, 0), 'allow 7yzlaaa.example.com', 'the rule itself');
+  t.equal(tr.lookup('e6apaaa.example.com', 443, 0), undefined, 'a colliding label does not alias the exact rule');
+  t.equal(tr.lookup('x.e6apaaa.example.com', 443, 0), undefined, 'nor the wildcard below it');
+  const both = trie(['allow 7yzlaaa.example.com', 'deny e6apaaa.example.com']);
+  t.equal(both.lookup('7yzlaaa.example.com', 443, 0), 'allow 7yzlaaa.example.com', 'both present: first');
+  t.equal(both.lookup('e6apaaa.example.com', 443, 0), 'deny e6apaaa.example.com', 'both present: second');
+});
+
 t.test('equal entries keep policy order', async (t) => {
   const tr = new NameTrie<string>();
   tr.add(0, { type: 'exact', name: 'a.example.com' }, null, 1, 'first');

@@ -7,9 +7,10 @@ import { ControlClient, resolveSocketPath } from '../../control/client.js';
 import type { NetworkDecision } from '../../decide/types.js';
 import { decisionExitCode, explainNetwork } from '../explain.js';
 import { parseLabels, printJson, UsageError } from '../common.js';
-import { loadCompiledPolicy } from './offline-policy.js';
 
 export async function decideOffline(policyPath: string, target: string, labels: Record<string, string>, resolverSpec?: string): Promise<NetworkDecision> {
+  // The policy loader and engine load only for --policy: asking the daemon stays quick.
+  const { loadCompiledPolicy } = await import('./offline-policy.js');
   const cp = await loadCompiledPolicy(policyPath);
   const { decideFully } = await import('../../decide/full-network.js');
   const { createResolver } = await import('../../proxy/resolver.js');

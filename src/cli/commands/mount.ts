@@ -6,10 +6,8 @@
 import { homedir } from 'node:os';
 import { ControlClient, resolveSocketPath } from '../../control/client.js';
 import type { MountDecision } from '../../decide/types.js';
-import { decideMount } from '../../decide/mounts.js';
 import { decisionExitCode, explainMount } from '../explain.js';
 import { parseLabels, printJson, UsageError } from '../common.js';
-import { loadCompiledPolicy } from './offline-policy.js';
 
 export async function mountCommand(path: string, opts: Record<string, string | boolean | undefined>): Promise<number> {
   if (opts.ro === true && opts.rw === true) throw new UsageError('give --ro or --rw, not both');
@@ -17,6 +15,9 @@ export async function mountCommand(path: string, opts: Record<string, string | b
   const labels = parseLabels(opts.labels as string | undefined);
   let decision: MountDecision;
   if (typeof opts.policy === 'string') {
+    // The policy loader and engine load only for --policy: asking the daemon stays quick.
+    const { loadCompiledPolicy } = await import('./offline-policy.js');
+    const { decideMount } = await import('../../decide/mounts.js');
     const cp = await loadCompiledPolicy(opts.policy);
     decision = decideMount(cp, { path, access, labels, home: homedir() });
   } else {

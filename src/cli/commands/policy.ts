@@ -2,11 +2,12 @@
  * `cordon policy validate|sign|show|reload` and `cordon keygen`.
  */
 import { ControlClient, resolveSocketPath } from '../../control/client.js';
-import { formatPolicyErrors, loadPolicyPath } from '../../policy/load.js';
-import { compilePolicy } from '../../policy/compile.js';
 import { ago, printJson } from '../common.js';
 
 export async function validateCommand(path: string): Promise<number> {
+  // The loader and compiler load only here: `policy show` and `policy reload` stay quick.
+  const { formatPolicyErrors, loadPolicyPath } = await import('../../policy/load.js');
+  const { compilePolicy } = await import('../../policy/compile.js');
   const result = await loadPolicyPath(path);
   if (!result.ok) {
     process.stderr.write(formatPolicyErrors(result.errors) + '\n');
