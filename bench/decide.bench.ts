@@ -1,7 +1,7 @@
 /**
  * Decision-engine benchmark (issue 2, "Must show"): a policy with 100,000
- * name rules and 100,000 CIDR rules — compile time, heap held by the
- * compiled policy, and decisions per second with p50/p99 latency for the
+ * name rules and 100,000 CIDR rules — compile time, memory held by the
+ * compiled policy (JS heap and typed arrays), and decisions per second with p50/p99 latency for the
  * name stage, the address stage and IP-literal targets.
  *
  * Latency is measured two ways: batches of BATCH_SIZE decisions timed with
@@ -288,12 +288,14 @@ function findGc(): (() => void) | null {
   }
 }
 
-function heapUsed(gc: (() => void) | null): number {
+/** JS heap in use plus ArrayBuffer memory (the sealed trie and prefix table live in typed arrays, outside the JS heap). */
+function memoryUsed(gc: (() => void) | null): { heap: number; buffers: number } {
   if (gc !== null) {
     gc();
     gc();
   }
-  return process.memoryUsage().heapUsed;
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, buffers: m.arrayBuffers };
 }
 
 const fmtNs = (ns: number): string => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
@@ -304,14 +306,16 @@ export async function run(): Promise<BenchResult> {
   const sink: Sink = { total: 0 };
   const gc = findGc();
   const generated = generate();
-  const before = heapUsed(gc);
+  const before = memoryUsed(gc);
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const cp: CompiledPolicy = compilePolicy(generated.policy);
   const compileMs = Number(process.hrtime.bigint() - t0) / NS_PER_MS;
   const compileCpu = process.cpuUsage(c0);
   const compileCpuMs = (compileCpu.user + compileCpu.system) / US_PER_MS;
-  const heapMiB = (heapUsed(gc) - before) / BYTES_PER_MIB;
+  const after = memoryUsed(gc);
+  const heapMiB = (after.heap - before.heap) / BYTES_PER_MIB;
+  const buffersMiB = (after.buffers - before.buffers) / BYTES_PER_MIB;
   let warmCompileMs = Infinity;
   for (let i = 0; i < EXTRA_COMPILES; i++) {
     const t1 = process.hrtime.bigint();
@@ -351,7 +355,7 @@ export async function run(): Promise<BenchResult> {
     `| compile time (first, cold JIT) | ${compileMs.toFixed(0)} ms | < ${TARGET_COMPILE_MS} ms | ${pass(compileMs < TARGET_COMPILE_MS)} |`,
     `| compile CPU time (first; includes gc) | ${compileCpuMs.toFixed(0)} ms | < ${TARGET_COMPILE_MS} ms | ${pass(compileCpuMs < TARGET_COMPILE_MS)} |`,
     `| compile time (best of ${EXTRA_COMPILES} more) | ${warmCompileMs.toFixed(0)} ms | < ${TARGET_COMPILE_MS} ms | ${pass(warmCompileMs < TARGET_COMPILE_MS)} |`,
-    `| heap held by the compiled policy | ${gc === null ? `${heapMiB.toFixed(1)} MiB (no gc available: approximate)` : `${heapMiB.toFixed(1)} MiB`} | — | — |`,
+    `| memory held by the compiled policy | ${(heapMiB + buffersMiB).toFixed(1)} MiB (JS heap ${heapMiB.toFixed(1)} MiB + typed arrays ${buffersMiB.toFixed(1)} MiB)${gc === null ? ' — no gc available: approximate' : ''} | — | — |`,
     `| name decision p99 (per call, all samples) | ${fmtNs(name.callP99)} | < ${fmtNs(TARGET_NAME_P99_NS)} | ${pass(name.callP99 < TARGET_NAME_P99_NS)} |`,
     `| name decision p99 (per call, quietest of ${SAMPLE_ROUNDS} rounds) | ${fmtNs(name.quietP99)} | < ${fmtNs(TARGET_NAME_P99_NS)} | ${pass(name.quietP99 < TARGET_NAME_P99_NS)} |`,
     `| name decision p99 (CPU time, batch means) | ${fmtNs(name.cpuP99)} | < ${fmtNs(TARGET_NAME_P99_NS)} | ${pass(name.cpuP99 < TARGET_NAME_P99_NS)} |`,
@@ -368,7 +372,7 @@ export async function run(): Promise<BenchResult> {
     `Machine load (1-minute load average): ${loadBefore.toFixed(1)} at start, ${loadAfter.toFixed(1)} at end — the machine is shared, and ` +
       'per-call tails include time the process was not running; the quietest-round p99 is the figure least affected.',
     '',
-    'gc: ' + (gc === null ? 'not available; heap figure is approximate.' : 'forced before each heap reading (`--expose-gc` set at run time via v8.setFlagsFromString when not given).'),
+    'gc: ' + (gc === null ? 'not available; memory figure is approximate.' : 'forced before each memory reading (`--expose-gc` set at run time via v8.setFlagsFromString when not given).'),
   ].join('\n');
   return { title: 'Decision engine (bench/decide.bench.ts)', markdown };
 }

@@ -19,6 +19,7 @@ import { SessionRegistry, ANONYMOUS_SESSION_ID } from '../sessions/registry.js';
 import { createResolver } from '../proxy/resolver.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
 import { startControlServer, type ControlDeps, type ControlServer } from '../control/server.js';
+import { prepareSocketPath } from '../control/socket-file.js';
 import { WireError, type ReloadResponse, type StatusResponse } from '../control/wire.js';
 import { homeError } from './home-check.js';
 import { decideFully } from '../decide/full-network.js';
@@ -49,6 +50,9 @@ function tcpUrl(scheme: string, listen: string | null, id: string, secret: strin
 
 export async function startDaemon(config: DaemonConfig, logger: Logger = pino({ name: 'cordon' }, pino.destination(2))): Promise<RunningDaemon> {
   const startedAt = Date.now();
+  // The status socket is the one-daemon-per-path lock: refuse to start beside a
+  // live daemon before touching anything it owns (audit log, spool, last-good cache).
+  await prepareSocketPath(config.socket);
   mkdirSync(config.state_dir, { recursive: true, mode: 0o750 });
 
   const pipeline = new EventPipeline({

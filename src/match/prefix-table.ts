@@ -32,7 +32,7 @@ const IPV4_WORDS = 1;
 const IPV6_WORDS = 4;
 /** A layer number no entry has: asks for one layer only. */
 const NO_LAYER = -1;
-/** Rows are at least twice the number of keys. */
+/** Rows are kept at least twice the number of keys. */
 const LOAD_FACTOR_INVERSE = 2;
 const MIN_ROWS = 8;
 const HASH_SEED = 0x9e3779b1 | 0;
@@ -72,12 +72,6 @@ function rowHash(prefix: number, w0: number, w1: number, w2: number, w3: number)
   return h ^ (h >>> 15);
 }
 
-function nextPowerOfTwo(n: number): number {
-  let p = MIN_ROWS;
-  while (p < n) p *= 2;
-  return p;
-}
-
 /** One prefix length present in a family, with its per-word masks. */
 interface Level {
   readonly prefix: number;
@@ -87,63 +81,64 @@ interface Level {
   readonly m3: number;
 }
 
-/** Build phase: one key's masked words and its entries. */
-interface Pending<T> {
-  readonly prefix: number;
-  readonly words: readonly number[];
-  readonly list: PortList<T>;
-}
-
-/** A sealed family: levels longest first and the row table. */
+/**
+ * One family: a growable open-addressing table of rows [prefix + 1, masked
+ * words..., list ref] built as resources are added (the ref slot holds an
+ * index into `lists` until seal packs them), and the lengths present.
+ */
 class Family<T> {
   readonly stride: number;
   levels: Level[] = [];
-  rows: Int32Array = new Int32Array(0);
-  mask = 0;
-  /** Build phase: by prefix length, then by masked words as text. */
-  pending = new Map<number, Map<string, Pending<T>>>();
+  rows: Int32Array;
+  mask = MIN_ROWS - 1;
+  /** Build phase: the list of each row, by the index stored in its ref slot. */
+  lists: PortList<T>[] = [];
+  private readonly lengths = new Set<number>();
 
   constructor(readonly words: number) {
     this.stride = words + 2;
+    this.rows = new Int32Array(MIN_ROWS * this.stride);
   }
 
   add(prefix: number, bits: readonly number[], layer: number, ports: PortRange | null, tieRank: number, value: T): void {
-    let byKey = this.pending.get(prefix);
-    if (byKey === undefined) {
-      byKey = new Map();
-      this.pending.set(prefix, byKey);
+    const w0 = bits[0] & wordMask(prefix, 0);
+    const w1 = this.words > 1 ? bits[1] & wordMask(prefix, WORD_BITS) : 0;
+    const w2 = this.words > 2 ? bits[2] & wordMask(prefix, 2 * WORD_BITS) : 0;
+    const w3 = this.words > 3 ? bits[3] & wordMask(prefix, 3 * WORD_BITS) : 0;
+    const found = this.find(prefix, w0, w1, w2, w3);
+    if (found !== NO_ENTRY) {
+      addPortEntry(this.lists[found], layer, ports, tieRank, value);
+      return;
     }
-    const words = bits.map((w, k) => w & wordMask(prefix, k * WORD_BITS));
-    const key = words.join(',');
-    const found = byKey.get(key);
-    if (found === undefined) byKey.set(key, { prefix, words, list: addPortEntry(undefined, layer, ports, tieRank, value) });
-    else addPortEntry(found.list, layer, ports, tieRank, value);
+    this.lengths.add(prefix);
+    this.put(prefix, w0, w1, w2, w3, this.lists.length);
+    this.lists.push(addPortEntry(undefined, layer, ports, tieRank, value));
+    if (this.lists.length * LOAD_FACTOR_INVERSE > this.mask + 1) this.grow();
   }
 
-  /**
-   * Builds the row table with each row's list index (into the returned
-   * lists) in the ref slot; the caller packs the lists and then calls
-   * resolveRefs with the packed refs.
-   */
-  seal(): PortList<T>[] {
-    const all: Pending<T>[] = [];
-    for (const byKey of this.pending.values()) for (const p of byKey.values()) all.push(p);
-    const rowCount = nextPowerOfTwo(all.length * LOAD_FACTOR_INVERSE);
-    const stride = this.stride;
-    const rows = new Int32Array(rowCount * stride);
-    const mask = rowCount - 1;
-    for (let i = 0; i < all.length; i++) {
-      const { prefix, words } = all[i];
-      const w = [0, 0, 0, 0];
-      for (let k = 0; k < words.length; k++) w[k] = words[k];
-      let slot = rowHash(prefix, w[0], w[1], w[2], w[3]) & mask;
-      while (rows[slot * stride] !== 0) slot = (slot + 1) & mask;
+  /** The ref slot's value of the row for (prefix, words), or NO_ENTRY. */
+  find(prefix: number, w0: number, w1: number, w2: number, w3: number): number {
+    const { rows, mask, stride } = this;
+    const tag = prefix + 1;
+    let slot = rowHash(prefix, w0, w1, w2, w3) & mask;
+    for (;;) {
       const base = slot * stride;
-      rows[base] = prefix + 1;
-      for (let k = 0; k < this.words; k++) rows[base + 1 + k] = words[k];
-      rows[base + stride - 1] = i;
+      const t = rows[base];
+      if (t === 0) return NO_ENTRY;
+      if (
+        t === tag &&
+        rows[base + 1] === w0 &&
+        (stride === 3 || (rows[base + 2] === w1 && rows[base + 3] === w2 && rows[base + 4] === w3))
+      ) {
+        return rows[base + stride - 1];
+      }
+      slot = (slot + 1) & mask;
     }
-    this.levels = [...this.pending.keys()]
+  }
+
+  /** The levels, longest first; returns the lists in ref-slot order for packing. */
+  seal(): PortList<T>[] {
+    this.levels = [...this.lengths]
       .sort((a, b) => b - a)
       .map((prefix) => ({
         prefix,
@@ -152,10 +147,9 @@ class Family<T> {
         m2: wordMask(prefix, 2 * WORD_BITS),
         m3: wordMask(prefix, 3 * WORD_BITS),
       }));
-    this.rows = rows;
-    this.mask = mask;
-    this.pending = new Map();
-    return all.map((p) => p.list);
+    const lists = this.lists;
+    this.lists = [];
+    return lists;
   }
 
   /** Replaces each row's list index by its packed ref: refs[offset + index]. */
@@ -163,6 +157,37 @@ class Family<T> {
     const { rows, stride } = this;
     for (let base = 0; base < rows.length; base += stride) {
       if (rows[base] !== 0) rows[base + stride - 1] = refs[offset + rows[base + stride - 1]];
+    }
+  }
+
+  private put(prefix: number, w0: number, w1: number, w2: number, w3: number, ref: number): void {
+    const { rows, mask, stride } = this;
+    let slot = rowHash(prefix, w0, w1, w2, w3) & mask;
+    while (rows[slot * stride] !== 0) slot = (slot + 1) & mask;
+    const base = slot * stride;
+    rows[base] = prefix + 1;
+    rows[base + 1] = w0;
+    if (stride > 3) {
+      rows[base + 2] = w1;
+      rows[base + 3] = w2;
+      rows[base + 4] = w3;
+    }
+    rows[base + stride - 1] = ref;
+  }
+
+  /** Doubles the table and re-inserts every row. */
+  private grow(): void {
+    const old = this.rows;
+    const stride = this.stride;
+    const rowCount = (this.mask + 1) * 2;
+    this.rows = new Int32Array(rowCount * stride);
+    this.mask = rowCount - 1;
+    for (let base = 0; base < old.length; base += stride) {
+      const t = old[base];
+      if (t === 0) continue;
+      const prefix = t - 1;
+      if (stride > 3) this.put(prefix, old[base + 1], old[base + 2], old[base + 3], old[base + 4], old[base + stride - 1]);
+      else this.put(prefix, old[base + 1], 0, 0, 0, old[base + stride - 1]);
     }
   }
 }
@@ -213,25 +238,16 @@ export class PrefixTable<T> {
   /** Most specific entry of each of two layers for an IPv4 address (a 32-bit word) on `port`. */
   lookupV4Pair(word: number, port: number, layerA: number, layerB: number): LayerPair<T> {
     if (!this.sealed) throw new Error('PrefixTable: lookup before seal');
-    const { rows, mask, levels, stride } = this.v4;
+    const family = this.v4;
+    const levels = family.levels;
     let a = NO_ENTRY;
     let b = NO_ENTRY;
     for (let i = 0; i < levels.length && (a === NO_ENTRY || b === NO_ENTRY); i++) {
       const level = levels[i];
-      const w0 = word & level.m0;
-      const tag = level.prefix + 1;
-      let slot = rowHash(level.prefix, w0, 0, 0, 0) & mask;
-      for (;;) {
-        const base = slot * stride;
-        const t = rows[base];
-        if (t === 0) break;
-        if (t === tag && rows[base + 1] === w0) {
-          const ref = rows[base + 2];
-          if (a === NO_ENTRY) a = firstPacked(this.entries, ref, layerA, port);
-          if (b === NO_ENTRY) b = firstPacked(this.entries, ref, layerB, port);
-          break;
-        }
-        slot = (slot + 1) & mask;
+      const ref = family.find(level.prefix, word & level.m0, 0, 0, 0);
+      if (ref !== NO_ENTRY) {
+        if (a === NO_ENTRY) a = firstPacked(this.entries, ref, layerA, port);
+        if (b === NO_ENTRY) b = firstPacked(this.entries, ref, layerB, port);
       }
     }
     return { first: a === NO_ENTRY ? undefined : this.values[a], second: b === NO_ENTRY ? undefined : this.values[b] };
@@ -240,28 +256,17 @@ export class PrefixTable<T> {
   /** Most specific entry of each of two layers for an IPv6 address (four 32-bit words) on `port`. */
   lookupV6Pair(words: readonly number[], port: number, layerA: number, layerB: number): LayerPair<T> {
     if (!this.sealed) throw new Error('PrefixTable: lookup before seal');
-    const { rows, mask, levels, stride } = this.v6;
+    const family = this.v6;
+    const levels = family.levels;
+    const [w0, w1, w2, w3] = words;
     let a = NO_ENTRY;
     let b = NO_ENTRY;
     for (let i = 0; i < levels.length && (a === NO_ENTRY || b === NO_ENTRY); i++) {
       const level = levels[i];
-      const w0 = words[0] & level.m0;
-      const w1 = words[1] & level.m1;
-      const w2 = words[2] & level.m2;
-      const w3 = words[3] & level.m3;
-      const tag = level.prefix + 1;
-      let slot = rowHash(level.prefix, w0, w1, w2, w3) & mask;
-      for (;;) {
-        const base = slot * stride;
-        const t = rows[base];
-        if (t === 0) break;
-        if (t === tag && rows[base + 1] === w0 && rows[base + 2] === w1 && rows[base + 3] === w2 && rows[base + 4] === w3) {
-          const ref = rows[base + 5];
-          if (a === NO_ENTRY) a = firstPacked(this.entries, ref, layerA, port);
-          if (b === NO_ENTRY) b = firstPacked(this.entries, ref, layerB, port);
-          break;
-        }
-        slot = (slot + 1) & mask;
+      const ref = family.find(level.prefix, w0 & level.m0, w1 & level.m1, w2 & level.m2, w3 & level.m3);
+      if (ref !== NO_ENTRY) {
+        if (a === NO_ENTRY) a = firstPacked(this.entries, ref, layerA, port);
+        if (b === NO_ENTRY) b = firstPacked(this.entries, ref, layerB, port);
       }
     }
     return { first: a === NO_ENTRY ? undefined : this.values[a], second: b === NO_ENTRY ? undefined : this.values[b] };

@@ -42,11 +42,12 @@ export function emitDecision(ctx: ProxyContext, decided: Decided, via: Via, sess
       via,
       session: { id: session.id, labels: { ...session.labels } },
       policy: p ? { name: p.name, revision: p.revision, digest: p.digest } : null,
-      ...(extra.bytesUp !== undefined ? { bytes_up: extra.bytesUp } : {}),
-      ...(extra.bytesDown !== undefined ? { bytes_down: extra.bytesDown } : {}),
-      ...(extra.durationMs !== undefined ? { duration_ms: extra.durationMs } : {}),
-      ...(extra.http ? { http: extra.http } : {}),
-      ...(error ? { error } : {}),
+      // One fixed shape (no conditional spreads): an absent field is undefined, which JSON.stringify omits.
+      bytes_up: extra.bytesUp,
+      bytes_down: extra.bytesDown,
+      duration_ms: extra.durationMs,
+      http: extra.http,
+      error: error || undefined,
     });
   } catch (e) {
     ctx.logger.error({ err: String(e) }, 'event emit failed');

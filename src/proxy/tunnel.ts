@@ -129,7 +129,7 @@ function splice(t: TunnelRequest, decided: Decided, upstream: Socket, firstBytes
   const onClosed = () => {
     if (++closed < 2) return;
     ctx.stats.tunnelsOpen--;
-    emitDecision(ctx, decided, t.via, t.session, { bytesUp: up, bytesDown: down, durationMs: Date.now() - t.startedAt, ...(error ? { error } : {}) });
+    emitDecision(ctx, decided, t.via, t.session, { bytesUp: up, bytesDown: down, durationMs: Date.now() - t.startedAt, error });
   };
   const destroyBoth = () => {
     client.destroy();

@@ -6,7 +6,7 @@
  * (mode 0660, never stolen from a live daemon, replaced when stale).
  */
 import t from 'tap';
-import { mkdirSync, mkdtempSync, realpathSync, statSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
@@ -379,8 +379,9 @@ t.test('the status socket is created with mode 0660', async (t) => {
   t.equal(st.mode & 0o777, 0o660);
 });
 
-t.test('socket hijack: a second daemon on the same socket fails and the first keeps answering', async (t) => {
-  const second = spawnCordonRun(['--listen', '127.0.0.1:0', '--socket', d.socket, '--state-dir', join(base, 'second-state'), '--policy', d.policyPath ?? '']);
+t.test('socket hijack: a second daemon on the same socket and state dir fails and the first keeps answering', async (t) => {
+  const auditLog = join(d.stateDir, 'events.jsonl');
+  const second = spawnCordonRun(['--listen', '127.0.0.1:0', '--socket', d.socket, '--state-dir', d.stateDir, '--policy', d.policyPath ?? '']);
   t.teardown(() => second.kill('SIGKILL'));
   const code = await exitWithin(second);
   t.not(code, 'running', 'the second daemon exits');
@@ -388,6 +389,10 @@ t.test('socket hijack: a second daemon on the same socket fails and the first ke
   t.match(second.stderr(), /another cordon is already listening on/, 'and says why');
   const s = await d.client.status();
   t.equal(s.pid, d.child.pid, 'the first daemon still owns and answers the socket');
+  const known = new Set((await d.client.events(10_000)).events.map((e) => e.id));
+  const logged = readFileSync(auditLog, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: string; message?: string }));
+  const foreign = logged.filter((e) => !known.has(e.id)).map((e) => e.message ?? e.id);
+  t.same(foreign, [], "the failed daemon wrote nothing into the first daemon's audit log");
 });
 
 t.test('a stale socket left by a SIGKILLed daemon is replaced', async (t) => {

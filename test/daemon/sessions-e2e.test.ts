@@ -130,7 +130,7 @@ t.test('two sessions with different labels get different profiles, on every prox
   t.match(web.proxy.socks, /^socks5:\/\/s_[0-9a-f]+:[^@]+@127\.0\.0\.1:\d+$/, 'socks proxy URL carries the credentials');
   t.equal((await d.client.status()).sessions, 2, 'status counts both sessions');
 
-  const cases: { name: string; session: SessionCreateResponse; profile: string; via: Via; host: string; allowed: boolean; rule: string | null }[] = [
+  const cases: { name: string; session: SessionCreateResponse; profile: string; via: Via; host: string; allowed: boolean; rule: string | null; reason?: string }[] = [
     { name: 'web over HTTP forward: app.test allowed by profile web', session: web, profile: 'web', via: 'http', host: 'app.test', allowed: true, rule: 'web apps' },
     { name: 'research over HTTP forward: app.test denied by research default', session: research, profile: 'research', via: 'http', host: 'app.test', allowed: false, rule: null },
     { name: 'web over CONNECT: app.test allowed', session: web, profile: 'web', via: 'connect', host: 'app.test', allowed: true, rule: 'web apps' },
@@ -139,6 +139,8 @@ t.test('two sessions with different labels get different profiles, on every prox
     { name: 'research over SOCKS5: app.test denied', session: research, profile: 'research', via: 'socks5', host: 'app.test', allowed: false, rule: null },
     { name: 'research over SOCKS5: papers.test allowed by profile research', session: research, profile: 'research', via: 'socks5', host: 'papers.test', allowed: true, rule: 'papers' },
     { name: 'web over HTTP forward: papers.test denied by web default', session: web, profile: 'web', via: 'http', host: 'papers.test', allowed: false, rule: null },
+    { name: 'guardrails bind every session: web over CONNECT to blocked.test', session: web, profile: 'web', via: 'connect', host: 'blocked.test', allowed: false, rule: 'blocked', reason: 'rule' },
+    { name: 'guardrails bind every session: research over SOCKS5 to blocked.test', session: research, profile: 'research', via: 'socks5', host: 'blocked.test', allowed: false, rule: 'blocked', reason: 'rule' },
   ];
   for (const [i, c] of cases.entries()) {
     await t.test(c.name, async (t) => {
@@ -152,7 +154,7 @@ t.test('two sessions with different labels get different profiles, on every prox
         t.match(r.error ?? '', /rejected connection - NotAllowed/, 'SOCKS5 reply 0x02 (not allowed by ruleset)');
       } else {
         t.equal(r.status, 403, 'refused with 403');
-        t.equal(r.reason, 'default', 'X-Cordon-Reason names the reason');
+        t.equal(r.reason, c.reason ?? 'default', 'X-Cordon-Reason names the reason');
       }
       const ev = await waitForEvent<NetworkEvent>(
         d.client,
@@ -163,7 +165,8 @@ t.test('two sessions with different labels get different profiles, on every prox
       t.equal(ev.profile, c.profile, 'decided with the profile the labels select');
       t.same(ev.session.labels, labelsOf(c.session), 'event carries the session labels');
       t.equal(ev.rule?.name ?? null, c.rule, 'event names the rule');
-      t.equal(ev.reason, c.allowed ? 'rule' : 'default', 'event reason');
+      t.equal(ev.reason, c.reason ?? (c.allowed ? 'rule' : 'default'), 'event reason');
+      if (c.rule !== null) t.equal(ev.rule?.layer, c.rule === 'blocked' ? 'guardrails' : `profile:${c.profile}`, 'event names the layer');
       if (c.allowed) t.equal(ev.target.address, '127.0.0.1', 'dialed the checked address');
     });
   }
