@@ -159,7 +159,7 @@ t.test('a policy swap under load drops no connection; new connections get the ne
   atomicWrite(d.policyPath ?? '', swapPolicy(2, true));
   const newDigest = await digestChange(d, oldDigest);
   flags.swapVisible = true;
-  t.comment(`swap visible in status ${Date.now() - writtenAt} ms after the rename (reported, not asserted; see bench/)`);
+  t.comment(`swap visible in status ${Date.now() - writtenAt} ms after the rename (reported, not asserted: speed is for bench/)`);
 
   await t.test('new connections are decided by the new policy', async (t) => {
     const cases = [
