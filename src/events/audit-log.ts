@@ -15,7 +15,8 @@
  * malformed event is logged (with "[Circular]") rather than lost.
  *
  * Writing: lines queue (bounded; full → counted drop) and are handed to the
- * destination in chunks of whole lines after the current synchronous run.
+ * destination in chunks of whole lines, at most AUDIT_WRITE_DELAY_MS later
+ * (sooner for a large burst), so isolated events share one write.
  * When the destination's write() returns false the queue waits for 'drain'.
  * Rotation happens between chunks: the queue holds, the destination is
  * drained and fsynced, events.jsonl is renamed to events-<ULID>.jsonl, the
@@ -45,6 +46,16 @@ export const DEFAULT_AUDIT_QUEUE_CAPACITY = 65_536;
  */
 const WRITE_CHUNK_BYTES = 1024 * 1024;
 const DESTINATION_MAX_WRITE = WRITE_CHUNK_BYTES;
+/**
+ * Queued lines wait up to this long before they are written, so a trickle of
+ * events (one per event-loop turn under proxy load) becomes one write: each
+ * write is an fs.write on the libuv pool plus a completion wake-up, measured
+ * at ~135 µs of CPU, against ~0 for the rest of an event's path.
+ * flush(), rotation and close() do not wait for it.
+ */
+export const AUDIT_WRITE_DELAY_MS = 10;
+/** This many queued lines are written without waiting for AUDIT_WRITE_DELAY_MS. */
+const WRITE_NOW_LINES = 256;
 const AGE_CHECK_INTERVAL_MS = 60_000;
 const LOG_FILE_MODE = 0o640;
 
@@ -137,6 +148,7 @@ export class AuditLog {
   private openedAtMs = 0;
   private congested = false;
   private pumpScheduled = false;
+  private pumpTimer: NodeJS.Timeout | null = null;
   /** Bytes given to the destination, and bytes it reported written: equal when nothing is in flight. */
   private handedBytes = 0;
   private writtenBytes = 0;
@@ -221,8 +233,9 @@ export class AuditLog {
 
   /**
    * Appends one rendered line. Lines queue and are handed to the destination
-   * in chunks after the current synchronous run (a microtask), so a burst
-   * becomes one write.
+   * in chunks, at most AUDIT_WRITE_DELAY_MS later (a timer), or after the
+   * current synchronous run (a microtask) once WRITE_NOW_LINES are queued,
+   * so a burst or a trickle becomes one write.
    */
   append(entry: LogLine): void {
     if (this.closed) {
@@ -230,12 +243,18 @@ export class AuditLog {
       return;
     }
     this.enqueue(entry);
-    if (!this.pumpScheduled) {
+    if (this.pumpScheduled) return;
+    if (this.pending.length >= WRITE_NOW_LINES) {
       this.pumpScheduled = true;
       queueMicrotask(() => {
         this.pumpScheduled = false;
         this.pump();
       });
+    } else if (this.pumpTimer === null) {
+      this.pumpTimer = setTimeout(() => {
+        this.pumpTimer = null;
+        this.pump();
+      }, AUDIT_WRITE_DELAY_MS);
     }
   }
 
@@ -260,6 +279,8 @@ export class AuditLog {
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.ageTimer !== null) clearInterval(this.ageTimer);
+    if (this.pumpTimer !== null) clearTimeout(this.pumpTimer);
+    this.pumpTimer = null;
     await this.drainPending();
     this.closed = true;
     const dest = this.dest;

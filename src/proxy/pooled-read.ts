@@ -11,8 +11,13 @@
  */
 /** Size of one read buffer (Node's own read size). */
 export const READ_BUFFER_BYTES = 64 * 1024;
-/** Free buffers kept for reuse; more in flight than this are left to the GC when released. */
-export const MAX_FREE_READ_BUFFERS = 4;
+/**
+ * Free buffers kept for reuse per tunnel; more released than this are left to
+ * the GC. A steady download cycles two buffers (one being read into, one
+ * whose write is finishing), so 1 is enough, and an idle tunnel holds at most
+ * 2 × READ_BUFFER_BYTES.
+ */
+export const MAX_FREE_READ_BUFFERS = 1;
 
 /**
  * Consumes `n` bytes of `buf`; must call `release(buf)` once `buf` may be
