@@ -51,10 +51,16 @@ const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
 const PARENT_MIX = 0x9e3779b1 | 0;
 
-/** FNV-1a over the char codes of text[start, end). */
+const DOT = 0x2e;
+
+/**
+ * FNV-1a over the char codes of text[start, end), last character first: the
+ * lookup hashes each label while scanning back for the dot before it, so a
+ * label is read once.
+ */
 function labelHash(text: string, start: number, end: number): number {
   let h = FNV_OFFSET;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
+  for (let i = end - 1; i >= start; i--) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
   return h;
 }
 
@@ -174,7 +180,14 @@ export class NameTrie<T> {
         const b = this.first(anyRef, layerB, port);
         if (b !== NONE) anyB = b;
       }
-      const dot = end > 0 ? name.lastIndexOf('.', end - 1) : -1;
+      // Scan back to the dot before this label, hashing it on the way (labelHash, inline).
+      let hash = FNV_OFFSET;
+      let dot = end - 1;
+      for (; dot >= 0; dot--) {
+        const c = name.charCodeAt(dot);
+        if (c === DOT) break;
+        hash = Math.imul(hash ^ c, FNV_PRIME);
+      }
       if (dot < 0 && oneRef !== NONE) {
         oneA = this.first(oneRef, layerA, port);
         oneB = this.first(oneRef, layerB, port);
@@ -182,7 +195,6 @@ export class NameTrie<T> {
       // Find the edge (node, name[dot+1, end)).
       const start = dot + 1;
       const len = end - start;
-      const hash = labelHash(name, start, end);
       let slot = slotOf(hash, node, mask);
       let row = NONE;
       for (;;) {
