@@ -221,6 +221,8 @@ t.test('backoff and jitter arithmetic', async (t) => {
   t.equal(jittered(1000, () => 0.999999), 1100, 'highest: +10%');
 });
 
+const HELD_TIMER_MS = 200;
+
 t.test('polling: the interval when healthy, exponential backoff after failures, jitter, stops on close', async (t) => {
   const srv = await server(t);
   srv.serveYaml('/p.yaml', policyYaml('p', 1), 'v1');
@@ -232,7 +234,8 @@ t.test('polling: the interval when healthy, exponential backoff after failures, 
     random: () => 0.75,
     setTimer: (fn, ms) => {
       asked.push(ms);
-      return setTimeout(fn, 1);
+      // The first eight delays fire at once; the ninth is held back so that close() must cancel it.
+      return setTimeout(fn, asked.length <= 8 ? 1 : HELD_TIMER_MS);
     },
   });
   let polls = 0;
@@ -242,10 +245,11 @@ t.test('polling: the interval when healthy, exponential backoff after failures, 
     if (polls === 7) srv.serveYaml('/p.yaml', policyYaml('p', 1), 'v1');
     await src.fetch({ etag: null, withSignatures: false });
   });
-  await waitFor(() => polls >= 8, 'eight polls');
+  // The ninth delay is asked for only after the eighth poll's fetch settles: wait for it before closing.
+  await waitFor(() => polls >= 8 && asked.length >= 9, 'eight polls and the next delay scheduled');
   await src.close();
   const after = polls;
-  await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, HELD_TIMER_MS + 50));
   t.equal(polls, after, 'no poll after close');
   // random 0.75 → +5 % jitter on every delay.
   t.same(asked.slice(0, 9), [42, 42, 5, 11, 21, 42, 84, 42, 42], 'interval, then 5·2^n ms capped at max(interval, 80), then the interval again');
