@@ -15,8 +15,8 @@
  */
 import type { Mode, MountAccess, MountSection, Policy } from '../policy/types.js';
 
-export const GUARDRAILS_LAYER = 'guardrails';
-export const DEFAULT_PROFILE = 'default';
+export { DEFAULT_PROFILE, GUARDRAILS_LAYER } from '../policy/types.js';
+import { DEFAULT_PROFILE, GUARDRAILS_LAYER } from '../policy/types.js';
 export const PROFILE_LAYER_PREFIX = 'profile:';
 
 export type PathToken = { kind: 'literal'; name: string } | { kind: 'star' } | { kind: 'globstar' };

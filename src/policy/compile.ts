@@ -9,16 +9,14 @@
  * path-rules.ts. The result is immutable; swapping policies means
  * swapping the whole object.
  */
-import type { Mode, NetworkAction, Policy, Profile, Layer } from './types.js';
+import { DEFAULT_PROFILE, GUARDRAILS_LAYER, denyAllDefaultProfile, type Mode, type NetworkAction, type Policy, type Profile, type Layer } from './types.js';
 import type { RuleRef } from '../decide/types.js';
 import { NameTrie } from '../match/name-trie.js';
 import { PrefixTable } from '../match/prefix-table.js';
 import { compileMounts, type CompiledMounts } from '../match/path-rules.js';
 
-/** Layer id of the guardrails (RuleRef.layer). */
-export const GUARDRAILS_LAYER = 'guardrails';
-/** The profile used when no other profile's `match` is satisfied. */
-export const DEFAULT_PROFILE = 'default';
+/** The layer and default-profile names are defined once in types.ts and re-exported here. */
+export { DEFAULT_PROFILE, GUARDRAILS_LAYER };
 /** Name of the fail-closed policy. */
 export const DENY_ALL_POLICY_NAME = 'deny-all';
 /** sha256 of zero bytes: the deny-all policy has no source. */
@@ -106,24 +104,13 @@ function compileLayer(
   return Object.freeze({ id, index, mode: layer?.mode ?? policyMode, nameResources, addressResources });
 }
 
-/** A profile `default` that denies everything: used when an AST has none (the loader always synthesises one). */
-function denyingDefaultProfile(): Profile {
-  return {
-    name: DEFAULT_PROFILE,
-    match: {},
-    mode: null,
-    network: { default: 'deny', rules: [] },
-    mounts: { default: 'deny', rules: [] },
-  };
-}
-
 function build(policy: Policy, failClosed: string | null): CompiledPolicy {
   const names = new NameTrie<RuleHit>();
   const addresses = new PrefixTable<RuleHit>();
   const guardrails = compileLayer(GUARDRAILS_LAYER, 0, policy.guardrails, policy.mode, names, addresses);
   const sources: Profile[] = policy.profiles.some((p) => p.name === DEFAULT_PROFILE)
     ? policy.profiles
-    : [...policy.profiles, denyingDefaultProfile()];
+    : [...policy.profiles, denyAllDefaultProfile()];
   const profiles = sources.map(
     (p, i): CompiledProfile =>
       Object.freeze({
@@ -166,7 +153,7 @@ export function denyAllPolicy(why: string): CompiledPolicy {
     revision: null,
     mode: 'enforce',
     guardrails: null,
-    profiles: [denyingDefaultProfile()],
+    profiles: [denyAllDefaultProfile()],
     files: [],
     digest: EMPTY_SHA256,
   };

@@ -14,7 +14,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_PROFILE, MAIN_FILE_KEYS, parsePolicyFile, POLICY_VERSION, type PolicyFile } from './parse-file.js';
-import type { LoadResult, Policy, PolicyError, Profile } from './types.js';
+import { denyAllDefaultProfile, type LoadResult, type Policy, type PolicyError, type Profile } from './types.js';
 
 /** <package root>/policies/default.yaml, from src/policy/ under tests and from dist/policy/ when built. */
 export const DEFAULT_POLICY_PATH: string = fileURLToPath(new URL('../../policies/default.yaml', import.meta.url));
@@ -209,17 +209,6 @@ function assemble(sources: Source[], dir: string | null): LoadResult {
     digest: digestOf(sources, dir !== null),
   };
   return { ok: true, policy };
-}
-
-/** When a policy has no profiles at all: the default profile denies every network request and mount. */
-function denyAllDefaultProfile(): Profile {
-  return {
-    name: DEFAULT_PROFILE,
-    match: {},
-    mode: null,
-    network: { default: 'deny', rules: [] },
-    mounts: { default: 'deny', rules: [] },
-  };
 }
 
 /**

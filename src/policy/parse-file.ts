@@ -27,7 +27,8 @@ import type {
 import { childPath, describeNode, echo, lineAt, lineOf, pathAtOffset, suggestKey, yamlMessage } from './yaml-source.js';
 
 export const POLICY_VERSION = 1;
-export const DEFAULT_PROFILE = 'default';
+export { DEFAULT_PROFILE } from './types.js';
+import { DEFAULT_PROFILE } from './types.js';
 const TOP_KEYS = ['version', 'name', 'revision', 'mode', 'guardrails', 'profiles'] as const;
 /** Keys that only the main file of a policy directory may carry. */
 export const MAIN_FILE_KEYS = ['name', 'revision', 'mode', 'guardrails'] as const;

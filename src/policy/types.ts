@@ -111,3 +111,19 @@ export interface PolicyError {
 }
 
 export type LoadResult = { ok: true; policy: Policy } | { ok: false; errors: PolicyError[] };
+
+/** The layer name of the org-wide rules (RuleRef.layer). */
+export const GUARDRAILS_LAYER = 'guardrails';
+/** The profile used when no other profile matches a session. */
+export const DEFAULT_PROFILE = 'default';
+
+/** A `default` profile that denies every network request and mount (a policy without profiles gets it). */
+export function denyAllDefaultProfile(): Profile {
+  return {
+    name: DEFAULT_PROFILE,
+    match: {},
+    mode: null,
+    network: { default: 'deny', rules: [] },
+    mounts: { default: 'deny', rules: [] },
+  };
+}
