@@ -25,6 +25,7 @@ import { decideInvalid } from './decide-request.js';
 import { HttpForwarder } from './http-forward.js';
 import { isLoopbackAddress, parseListenAddress, type ListenSpec } from './listen-address.js';
 import { countDecision, emitDecision } from './record.js';
+import { ReadBufferPool } from './pooled-read.js';
 import { createResolver, type Resolver } from './resolver.js';
 import { handleSocks5 } from './socks5.js';
 import { SOCKS4_REJECTED_REPLY, SOCKS4_VERSION, SOCKS_VERSION } from './socks5-wire.js';
@@ -122,6 +123,7 @@ export class ProxyServer {
         this.#upstreams.add(s);
         s.once('close', () => this.#upstreams.delete(s));
       },
+      readBuffers: new ReadBufferPool(),
     };
     this.#forwarder = new HttpForwarder(this.#ctx);
     this.#http = this.#createHttpServer();

@@ -62,7 +62,7 @@ export async function runTunnel(t: TunnelRequest): Promise<void> {
   let firstBytes = t.head;
   let upstream: Socket;
   // Direct dials read the download direction into reused buffers (pooled-read.ts).
-  const reader = ctx.upstreamProxy ? null : new PooledReader();
+  const reader = ctx.upstreamProxy ? null : new PooledReader(ctx.readBuffers);
   if (isTls) {
     t.accept(null);
     const hello = await readClientHello(client, t.head, ctx.limits.clientHelloTimeoutMs);
@@ -104,6 +104,7 @@ export async function runTunnel(t: TunnelRequest): Promise<void> {
     }
     if (!client.destroyed) t.accept({ address: upstream.localAddress ?? '0.0.0.0', port: upstream.localPort ?? 0 });
   }
+  if (reader !== null) upstream.once('close', () => reader.socketClosed());
   splice(t, decided, upstream, firstBytes, reader);
 }
 

@@ -9,6 +9,7 @@ import type { Mode } from '../policy/types.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import type { EventEmitterPort } from '../events/types.js';
 import type { Resolver } from './resolver.js';
+import type { ReadBufferPool } from './pooled-read.js';
 
 export interface ProxySession {
   id: string;
@@ -117,4 +118,6 @@ export interface ProxyContext {
   isDraining(): boolean;
   /** Registers an outgoing socket so close() can destroy it. */
   trackUpstream(socket: Socket): void;
+  /** Read buffers shared by every tunnel's download direction (pooled-read.ts). */
+  readBuffers: ReadBufferPool;
 }
