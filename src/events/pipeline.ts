@@ -16,7 +16,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AuditLog, createLineRenderer } from './audit-log.js';
+import { AuditLog, createLineRenderer, logLine } from './audit-log.js';
 import type { AuditLogRotation } from './audit-log.js';
 import { BoundedQueue } from './bounded-queue.js';
 import { SinkSender } from './sender.js';
@@ -132,7 +132,8 @@ export class EventPipeline implements EventEmitterPort {
   readonly identity: Identity;
   private readonly stamper: EventStamper;
   private readonly bus: BoundedQueue<CordonEvent>;
-  private readonly recentRing: BoundedQueue<CordonEvent>;
+  /** The newest events' JSON lines: flat strings, so holding them costs the GC little (objects would all be promoted). */
+  private readonly recentRing: BoundedQueue<string>;
   private readonly subscribers = new Set<EventSubscriber>();
   private readonly audit: AuditLog;
   private readonly render = createLineRenderer();
@@ -225,7 +226,6 @@ export class EventPipeline implements EventEmitterPort {
     }
     this.counts.events++;
     this.count(event);
-    this.recentRing.pushEvicting(event);
     if (this.closed) {
       this.counts.busDropped++;
       return event;
@@ -239,9 +239,10 @@ export class EventPipeline implements EventEmitterPort {
     return event;
   }
 
-  /** The newest `limit` events, oldest first. */
+  /** The newest `limit` dispatched events (queued ones are dispatched first), oldest first. */
   recent(limit: number = this.recentRing.capacity): CordonEvent[] {
-    return this.recentRing.last(limit);
+    if (this.started && !this.closed) this.dispatchAll();
+    return this.recentRing.last(limit).map((line) => JSON.parse(line) as CordonEvent);
   }
 
   /**
@@ -382,10 +383,15 @@ export class EventPipeline implements EventEmitterPort {
         this.logger.error({ err: errorText(err), id: event.id }, 'event could not be serialized');
         continue;
       }
-      const record: SpoolRecord = { data: Buffer.from(line, 'utf8'), timeMs: nowMs };
-      this.audit.append(record);
-      for (const sink of this.sinks) {
-        if (!sink.spool.enqueue(record)) sink.unreportedDrops++;
+      this.recentRing.pushEvicting(line);
+      if (this.sinks.length === 0) {
+        this.audit.append(logLine(line));
+      } else {
+        const record: SpoolRecord = { data: Buffer.from(line, 'utf8'), timeMs: nowMs };
+        this.audit.append({ text: line, bytes: record.data.length });
+        for (const sink of this.sinks) {
+          if (!sink.spool.enqueue(record)) sink.unreportedDrops++;
+        }
       }
       for (const fn of this.subscribers) {
         try {

@@ -27,6 +27,14 @@ export const DEFAULT_BATCH_MAX_BYTES = 1024 * 1024;
 export const DEFAULT_BACKOFF_BASE_MS = 500;
 export const DEFAULT_BACKOFF_MAX_MS = 60_000;
 export const DEFAULT_RETRY_AFTER_MAX_MS = 10 * 60_000;
+/**
+ * After delivering a batch smaller than the maximum, the sender waits this
+ * long before reading the next, so events trickling in under load go out as
+ * a few large POSTs instead of hundreds of small ones a second (each POST
+ * costs the daemon and the collector CPU). Delivery latency grows by at most
+ * this much; a full batch is sent at once.
+ */
+export const DEFAULT_SEND_LINGER_MS = 100;
 const MAX_BACKOFF_EXPONENT = 20;
 
 export type SendOutcome =
@@ -38,6 +46,13 @@ export type SendOutcome =
 export interface SinkTransport {
   readonly type: SinkType;
   send(events: CordonEvent[], signal: AbortSignal): Promise<SendOutcome>;
+  /**
+   * Sends the batch's spooled NDJSON bytes as they are. Only a transport
+   * whose wire body is exactly those bytes has it; the sender then never
+   * parses the batch (re-parsing and re-serializing every event dominated
+   * the sink path's CPU).
+   */
+  sendNdjson?(body: Buffer, signal: AbortSignal): Promise<SendOutcome>;
   close(): Promise<void>;
 }
 
@@ -54,6 +69,8 @@ export interface SenderOptions {
   backoffMaxMs?: number;
   retryAfterMaxMs?: number;
   random?: () => number;
+  /** Default DEFAULT_SEND_LINGER_MS; 0 sends whatever is spooled as soon as the previous batch is acknowledged. */
+  lingerMs?: number;
   /** Waits `ms` unless aborted; replaceable so tests can see the delays asked for. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   onError?: (error: Error, what: string) => void;
@@ -93,6 +110,7 @@ export class SinkSender {
   private loop: Promise<void> | null = null;
   private readonly batchMaxEvents: number;
   private readonly batchMaxBytes: number;
+  private readonly lingerMs: number;
   private readonly state: SenderStatus = {
     lastSuccessAt: null,
     lastError: null,
@@ -106,6 +124,7 @@ export class SinkSender {
   constructor(private readonly options: SenderOptions) {
     this.batchMaxEvents = options.batchMaxEvents ?? DEFAULT_BATCH_MAX_EVENTS;
     this.batchMaxBytes = options.batchMaxBytes ?? DEFAULT_BATCH_MAX_BYTES;
+    this.lingerMs = options.lingerMs ?? DEFAULT_SEND_LINGER_MS;
   }
 
   start(): void {
@@ -152,7 +171,7 @@ export class SinkSender {
           await spool.waitForData(version, signal);
           continue;
         }
-        if (batch.events.length === 0) {
+        if (batch.count === 0) {
           await spool.ack(batch);
           batch = null;
           continue;
@@ -161,7 +180,7 @@ export class SinkSender {
 
       let outcome: SendOutcome;
       try {
-        outcome = await transport.send(batch.events, signal);
+        outcome = transport.sendNdjson !== undefined ? await transport.sendNdjson(batch.data, signal) : await transport.send(batch.events, signal);
       } catch (err) {
         outcome = { kind: 'retry', error: err instanceof Error ? err.message : String(err) };
       }
@@ -169,14 +188,17 @@ export class SinkSender {
 
       if (outcome.kind === 'ok') {
         await spool.ack(batch);
-        this.state.delivered += batch.events.length;
+        this.state.delivered += batch.count;
         this.onSuccess(outcome);
         if (splitUntil !== null && (batch.seq > splitUntil.seq || batch.endOffset >= splitUntil.offset)) {
           splitUntil = null;
           limit = this.batchMaxEvents;
         }
+        const sent = batch.count;
         batch = null;
         attempt = 0;
+        // Linger after a short batch (not while halving around a rejected one): let the next one fill up.
+        if (this.lingerMs > 0 && splitUntil === null && sent < this.batchMaxEvents) await abortableSleep(this.lingerMs, signal);
         continue;
       }
 
@@ -194,23 +216,23 @@ export class SinkSender {
       }
 
       // poison
-      if (outcome.splittable && batch.events.length > 1) {
+      if (outcome.splittable && batch.count > 1) {
         if (splitUntil === null) splitUntil = { seq: batch.seq, offset: batch.endOffset };
-        limit = Math.ceil(batch.events.length / 2);
+        limit = Math.ceil(batch.count / 2);
         batch = null;
         continue;
       }
       const file = await spool.setAside(batch, { sink: this.options.name, status: outcome.status ?? null, error: outcome.error });
       this.state.poisonedBatches++;
       this.state.lastError = `rejected: ${outcome.error}`;
-      this.options.report?.('poisoned-batch', `sink ${this.options.name} rejected ${batch.events.length} event(s) for good: ${outcome.error}`, {
+      this.options.report?.('poisoned-batch', `sink ${this.options.name} rejected ${batch.count} event(s) for good: ${outcome.error}`, {
         sink: this.options.name,
-        count: batch.events.length,
+        count: batch.count,
         status: outcome.status ?? null,
         error: outcome.error,
         file,
         first_id: batch.events[0]?.id ?? null,
-        last_id: batch.events[batch.events.length - 1]?.id ?? null,
+        last_id: batch.events[batch.count - 1]?.id ?? null,
       });
       batch = null;
       attempt = 0;

@@ -1,17 +1,22 @@
 /**
  * HTTP JSON batch sinks on the wire: generic NDJSON, and Splunk HEC (envelope
  * {time, host, source, sourcetype, event}, `Authorization: Splunk <token>`),
- * checked by a collector of our own through the whole pipeline.
+ * checked by a collector of our own through the whole pipeline. A native
+ * NDJSON sink posts the spooled bytes themselves; OCSF and HEC still build
+ * their records from the events.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { EventPipeline } from '../../src/events/pipeline.js';
+import { SinkSender } from '../../src/events/sender.js';
 import type { SinkConfig } from '../../src/events/sink-config.js';
+import { HttpBatchTransport } from '../../src/events/sinks/http.js';
+import { Spool } from '../../src/events/spool.js';
 import type { CordonEvent } from '../../src/events/types.js';
-import { EventCollector } from '../helpers/event-collector.js';
-import { ALL_INPUTS } from '../helpers/event-fixtures.js';
+import { EventCollector, ndjsonIds } from '../helpers/event-collector.js';
+import { ALL_INPUTS, stampedEvents } from '../helpers/event-fixtures.js';
 
 const WAIT_LIMIT_MS = 20_000;
 const HEC_TOKEN = 'Splunk 6f1c0e7a-1111-4c2b-9d8e-000000000042';
@@ -110,5 +115,76 @@ t.test('http: NDJSON, one event per line, configured headers', async (t) => {
       event,
       `${event.kind}: delivered as the event itself`,
     );
+  }
+});
+
+function sinkConfig(type: 'http' | 'hec', format: 'native' | 'ocsf'): SinkConfig {
+  return { name: `${type}-${format}`, type, url: 'http://127.0.0.1:9/ingest', format, headers: {}, spool_max_bytes: 1 << 24 };
+}
+
+/** Escapes every non-ASCII character as \\uXXXX: valid JSON that JSON.stringify would never write, so a re-serialized body differs. */
+function asciiLine(event: CordonEvent): string {
+  return JSON.stringify(event).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n';
+}
+
+t.test('only a native http sink takes raw NDJSON', async (t) => {
+  const cases: { type: 'http' | 'hec'; format: 'native' | 'ocsf'; raw: boolean }[] = [
+    { type: 'http', format: 'native', raw: true },
+    { type: 'http', format: 'ocsf', raw: false },
+    { type: 'hec', format: 'native', raw: false },
+    { type: 'hec', format: 'ocsf', raw: false },
+  ];
+  for (const c of cases) {
+    const transport = new HttpBatchTransport(sinkConfig(c.type, c.format), { version: 'test' });
+    t.equal(typeof transport.sendNdjson === 'function', c.raw, `${c.type}/${c.format}: sendNdjson ${c.raw ? 'present' : 'absent'}`);
+    await transport.close();
+  }
+});
+
+t.test('http native: the body is exactly the spooled bytes', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cordon-http-sink-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const collector = await EventCollector.start();
+  t.teardown(() => collector.close());
+  const spool = new Spool({ dir, maxBytes: 1 << 24 });
+  await spool.open();
+  t.teardown(() => spool.close());
+  const transport = new HttpBatchTransport({ ...sinkConfig('http', 'native'), url: collector.url('/ingest') }, { version: 'test' });
+  t.teardown(() => transport.close());
+  const events = stampedEvents(40, (i) => ALL_INPUTS[i % ALL_INPUTS.length]!.input());
+  const spooled = events.map(asciiLine);
+  t.ok(spooled.some((l, i) => l !== JSON.stringify(events[i]) + '\n'), 'some spooled lines differ from what JSON.stringify would write');
+  for (let i = 0; i < events.length; i++) spool.enqueue({ data: Buffer.from(spooled[i]!, 'utf8'), timeMs: Date.parse(events[i]!.time) });
+  await spool.sync();
+  const sender = new SinkSender({ name: 'raw', spool, transport, batchMaxEvents: 16 });
+  sender.start();
+  const deadline = Date.now() + WAIT_LIMIT_MS;
+  while (spool.stats().queued > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await sender.stop();
+  t.equal(spool.stats().queued, 0, 'everything delivered');
+  const accepted = collector.accepted();
+  t.equal(accepted.length, 3, 'three batches (16, 16, 8)');
+  t.ok(accepted.every((r) => r.headers['content-type'] === 'application/x-ndjson'), 'NDJSON content type');
+  t.equal(Buffer.concat(accepted.map((r) => r.body)).toString('utf8'), spooled.join(''), 'the bodies are the spooled lines, byte for byte');
+  t.same(accepted.flatMap((r) => ndjsonIds(r.body)), events.map((e) => e.id), 'every event once, in order');
+});
+
+t.test('http with format ocsf: OCSF records built from the events', async (t) => {
+  const { collector, emitted } = await deliverAll(t, (c) => ({
+    name: 'lake',
+    type: 'http',
+    url: c.url('/ocsf'),
+    format: 'ocsf',
+    headers: {},
+    spool_max_bytes: 1 << 24,
+  }));
+  const req = collector.accepted()[0]!;
+  t.equal(req.headers['content-type'], 'application/x-ndjson', 'NDJSON content type');
+  const records = collector.accepted().flatMap((r) => lines(r.body)) as Record<string, unknown>[];
+  t.ok(records.length >= emitted.length, 'all delivered');
+  for (const record of records) {
+    t.ok([0, 1001, 4001].includes(record['class_uid'] as number), `class_uid ${String(record['class_uid'])} is an OCSF class`);
+    t.equal((record['metadata'] as { product: { name: string } }).product.name, 'cordon', 'OCSF metadata');
+    t.notOk('kind' in record, 'not the native event');
   }
 });

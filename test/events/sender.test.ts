@@ -4,14 +4,15 @@
  * with Retry-After (seconds and HTTP date), closes the connection mid-request,
  * and rejects one bad event inside a batch (400 → the batch is split so only
  * that event is set aside). Delays are observed through an injected sleep,
- * never measured.
+ * never measured. A transport that takes raw NDJSON gets the spooled bytes
+ * and the sender never parses them; one that does not gets the events.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { SinkSender, backoffDelayMs } from '../../src/events/sender.js';
-import type { SenderOptions } from '../../src/events/sender.js';
+import type { SendOutcome, SenderOptions, SinkTransport } from '../../src/events/sender.js';
 import { HttpBatchTransport } from '../../src/events/sinks/http.js';
 import { classifyHttpResponse, parseRetryAfter } from '../../src/events/sinks/http-post.js';
 import { Spool } from '../../src/events/spool.js';
@@ -207,4 +208,130 @@ t.test('backoff: exponential, jittered, capped', async (t) => {
   const seen = new Set<number>();
   for (let i = 0; i < 50; i++) seen.add(backoffDelayMs(4, 500, 60_000));
   t.ok(seen.size > 1, 'real randomness spreads retries out');
+});
+
+interface FakeTransportLog {
+  bodies: Buffer[];
+  eventBatches: CordonEvent[][];
+}
+
+/** A transport that accepts everything and records what it was given; raw NDJSON only when `raw`. */
+function fakeTransport(raw: boolean): { transport: SinkTransport; log: FakeTransportLog } {
+  const log: FakeTransportLog = { bodies: [], eventBatches: [] };
+  const ok: SendOutcome = { kind: 'ok' };
+  const transport: SinkTransport = {
+    type: 'http',
+    send: async (events) => {
+      log.eventBatches.push(events);
+      return ok;
+    },
+    close: async () => undefined,
+  };
+  if (raw) {
+    transport.sendNdjson = async (body) => {
+      log.bodies.push(Buffer.from(body));
+      return ok;
+    };
+  }
+  return { transport, log };
+}
+
+/** Spools `events`, runs a sender over them until the spool is drained, and stops it. */
+async function drainWith(t: Test, transport: SinkTransport, events: CordonEvent[], during?: () => void, after?: () => void): Promise<{ spool: Spool; sender: SinkSender }> {
+  const dir = await mkdtemp(join(tmpdir(), 'cordon-sender-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const spool = new Spool({ dir, maxBytes: 64 * 1024 * 1024 });
+  await spool.open();
+  t.teardown(() => spool.close());
+  for (const e of events) spool.enqueue({ data: Buffer.from(JSON.stringify(e) + '\n'), timeMs: Date.parse(e.time) });
+  await spool.sync();
+  const sender = new SinkSender({ name: 'up', spool, transport, batchMaxEvents: 8 });
+  during?.();
+  try {
+    sender.start();
+    const deadline = Date.now() + WAIT_LIMIT_MS;
+    while (spool.stats().queued > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await sender.stop();
+  } finally {
+    after?.();
+  }
+  return { spool, sender };
+}
+
+t.test('a transport with sendNdjson gets the spooled bytes, and the sender never parses the batch', async (t) => {
+  const events = stampedEvents(30);
+  const ids = new Set(events.map((e) => e.id));
+  const { transport, log } = fakeTransport(true);
+  const realParse = JSON.parse;
+  let eventParses = 0;
+  const { spool, sender } = await drainWith(
+    t,
+    transport,
+    events,
+    () => {
+      JSON.parse = ((text: string, reviver?: (this: unknown, key: string, value: unknown) => unknown) => {
+        if (typeof text === 'string' && [...ids].some((id) => text.includes(id))) eventParses++;
+        return realParse(text, reviver);
+      }) as typeof JSON.parse;
+    },
+    () => {
+      JSON.parse = realParse;
+    },
+  );
+  t.equal(spool.stats().queued, 0, 'spool drained');
+  t.equal(log.eventBatches.length, 0, 'send(events) was never called');
+  t.equal(log.bodies.length, Math.ceil(events.length / 8), 'one body per batch of 8');
+  t.equal(Buffer.concat(log.bodies).toString('utf8'), events.map((e) => JSON.stringify(e) + '\n').join(''), 'the bodies are the spooled lines, in order');
+  t.equal(eventParses, 0, 'no event line was JSON.parsed on the way');
+  t.equal(sender.status().delivered, events.length, 'delivered counts events, not bodies');
+});
+
+t.test('a transport without sendNdjson still gets the events', async (t) => {
+  const events = stampedEvents(20);
+  const { transport, log } = fakeTransport(false);
+  const { spool, sender } = await drainWith(t, transport, events);
+  t.equal(spool.stats().queued, 0, 'spool drained');
+  t.equal(log.bodies.length, 0, 'no raw body');
+  t.same(log.eventBatches.map((b) => b.length), [8, 8, 4], 'batches of 8');
+  t.same(log.eventBatches.flat(), events, 'the events themselves, in order');
+  t.equal(sender.status().delivered, events.length, 'all delivered');
+});
+
+t.test('linger: a trickle of events goes out as a few POSTs, not one per event', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cordon-sender-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const collector = await EventCollector.start();
+  t.teardown(() => collector.close());
+  const spool = new Spool({ dir, maxBytes: 64 * 1024 * 1024, writeDelayMs: 0 });
+  await spool.open();
+  t.teardown(() => spool.close());
+  const transport = new HttpBatchTransport(
+    { name: 'up', type: 'http', url: collector.url('/ingest'), format: 'native', headers: {}, spool_max_bytes: 64 * 1024 * 1024 },
+    { version: 'test', timeoutMs: 2_000 },
+  );
+  t.teardown(() => transport.close());
+  const LINGER_MS = 150;
+  const sender = new SinkSender({ name: 'up', spool, transport, lingerMs: LINGER_MS });
+  sender.start();
+  const events = stampedEvents(40);
+  // One event every ~10 ms for ~400 ms: without lingering each would be its own POST.
+  for (const e of events) {
+    spool.enqueue({ data: Buffer.from(JSON.stringify(e) + '\n'), timeMs: Date.parse(e.time) });
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const deadline = Date.now() + WAIT_LIMIT_MS;
+  while (spool.stats().queued > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await sender.stop();
+  const ids = collector.accepted().flatMap((req) => ndjsonIds(req.body));
+  t.same(ids, events.map((e) => e.id), 'every event delivered once, in order');
+  const posts = collector.accepted().length;
+  t.ok(posts <= 10, `40 events trickling in over ~400 ms went out in ${posts} POSTs (one per event without lingering)`);
+});
+
+t.test('linger: a full batch is sent at once, the next full one right after', async (t) => {
+  const events = stampedEvents(30);
+  // runAgainst stops the sender once the spool is empty (or after 20 s): a 60 s linger after a full batch would leave events behind.
+  const run = await runAgainst(t, () => ({ status: 200 }), events, { batchMaxEvents: 10, lingerMs: 60_000 });
+  t.equal(run.deliveredCount, 30, 'all 30 delivered: no linger between full batches');
+  t.equal(run.collector.accepted().length, 3, 'three full batches of 10');
 });

@@ -2,16 +2,18 @@
  * The durable spool: write → read → ack, resume after restart from the
  * persisted cursor, torn and corrupt lines skipped and counted, the size cap
  * dropping the oldest segments with the count reported, poisoned batches set
- * aside, and a full queue refusing instead of waiting.
+ * aside, and a full queue refusing instead of waiting. The memory tail: a
+ * batch served from it is the batch the disk would give; a reader further
+ * behind than the tail reads the disk; acks and the cap trim it.
  */
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { Spool } from '../../src/events/spool.js';
-import type { SpoolLossReason, SpoolOptions, SpoolRecord } from '../../src/events/spool.js';
+import type { SpoolBatch, SpoolLossReason, SpoolOptions, SpoolRecord } from '../../src/events/spool.js';
 import type { CordonEvent } from '../../src/events/types.js';
-import { stampedEvents } from '../helpers/event-fixtures.js';
+import { ALL_INPUTS, stampedEvents } from '../helpers/event-fixtures.js';
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'cordon-spool-'));
@@ -226,4 +228,211 @@ t.test('segments left by an earlier run with a line appended by hand are still r
   await spool.sync();
   t.same(await drain(spool), events.map((e) => e.id), 'old segments in order, then the new head');
   await spool.close();
+});
+
+/** Events of every kind (non-ASCII labels, escapes, newlines in messages), so line lengths vary. */
+function mixedEvents(count: number): CordonEvent[] {
+  return stampedEvents(count, (i) => ALL_INPUTS[i % ALL_INPUTS.length]!.input());
+}
+
+/** What a batch says about its range, independent of where it was read from. */
+function batchView(b: SpoolBatch): Record<string, unknown> {
+  return {
+    seq: b.seq,
+    startOffset: b.startOffset,
+    endOffset: b.endOffset,
+    endLine: b.endLine,
+    count: b.count,
+    corrupt: b.corrupt,
+    bytes: b.bytes,
+    lines: b.lines,
+    ids: b.events.map((e) => e.id),
+  };
+}
+
+t.test('memory tail: a batch served from memory equals the disk read of the same range, byte for byte', async (t) => {
+  const dir = await tempDir(t);
+  const { spool: live } = await openSpool(dir, { segmentMaxBytes: 4096 });
+  const events = mixedEvents(120);
+  for (const e of events) live.enqueue(record(e));
+  await live.sync();
+  // The same bytes in a second directory: a fresh spool there recovers them, so it can only read the disk.
+  const copy = await tempDir(t);
+  await cp(dir, copy, { recursive: true });
+  const { spool: fresh } = await openSpool(copy, { segmentMaxBytes: 4096 });
+  t.ok(live.stats().segments > 2, `the range spans ${live.stats().segments} segments`);
+  const limits: [number, number][] = [
+    [1, 1024 * 1024],
+    [7, 1024 * 1024],
+    [50, 2048],
+    // Smaller than one line: both widen the window by doubling until the first line fits (and maybe the next).
+    [500, 100],
+    [500, 170],
+    [500, 260],
+    [500, 300],
+    [3, 1024 * 1024],
+    [500, 1024 * 1024],
+  ];
+  const ids: string[] = [];
+  let batches = 0;
+  for (let i = 0; i < 1000; i++) {
+    const [maxEvents, maxBytes] = limits[i % limits.length]!;
+    const fromMemory = await live.readBatch(maxEvents, maxBytes);
+    const fromDisk = await fresh.readBatch(maxEvents, maxBytes);
+    t.equal(fromMemory === null, fromDisk === null, `batch ${i}: both have data or neither`);
+    if (fromMemory === null || fromDisk === null) break;
+    batches++;
+    t.ok(fromMemory.data.equals(fromDisk.data), `batch ${i}: same bytes`);
+    t.same(batchView(fromMemory), batchView(fromDisk), `batch ${i}: same range, lines and ids`);
+    ids.push(...fromMemory.events.map((e) => e.id));
+    await live.ack(fromMemory);
+    await fresh.ack(fromDisk);
+  }
+  t.same(ids, events.map((e) => e.id), 'every event, in order');
+  t.equal(live.stats().memoryBatches, batches, 'the writing spool served every batch from memory');
+  t.equal(live.stats().diskBatches, 0, 'and read no segment file');
+  t.equal(fresh.stats().diskBatches, batches, 'the recovering spool read every batch from disk');
+  t.equal(fresh.stats().memoryBatches, 0, 'recovered segments are never in the tail');
+  t.equal(live.stats().segments, 1, 'finished segments were deleted after the acks');
+  await live.close();
+  await fresh.close();
+});
+
+t.test('memory tail: a reader behind by more than the tail cap reads the disk until it catches up', async (t) => {
+  const dir = await tempDir(t);
+  const tailMax = 8 * 1024;
+  const { spool } = await openSpool(dir, { memoryTailMaxBytes: tailMax });
+  const events = mixedEvents(100);
+  const records = events.map(record);
+  for (const r of records) spool.enqueue(r);
+  await spool.sync();
+  // The tail keeps the newest records that fit under its cap.
+  let inTail = 0;
+  let tailBytes = 0;
+  for (let i = records.length - 1; i >= 0 && tailBytes + records[i]!.data.length <= tailMax; i--) {
+    tailBytes += records[i]!.data.length;
+    inTail++;
+  }
+  t.ok(inTail > 0 && inTail < records.length, `the tail holds ${inTail} of ${records.length} records`);
+  t.equal(spool.stats().memoryTailBytes, tailBytes, 'tail bytes are capped');
+  const ids = await drain(spool, 1);
+  t.same(ids, events.map((e) => e.id), 'every event, in order');
+  t.equal(spool.stats().diskBatches, records.length - inTail, 'the records that fell off the tail came from disk');
+  t.equal(spool.stats().memoryBatches, inTail, 'the rest from memory');
+  await spool.close();
+});
+
+t.test('memory tail: acks trim it', async (t) => {
+  const dir = await tempDir(t);
+  const { spool } = await openSpool(dir, { segmentMaxBytes: 4096 });
+  const events = mixedEvents(40);
+  const total = events.reduce((sum, e) => sum + record(e).data.length, 0);
+  for (const e of events) spool.enqueue(record(e));
+  await spool.sync();
+  t.equal(spool.stats().memoryTailBytes, total, 'everything written is in the tail');
+  const first = (await spool.readBatch(5, 1024 * 1024))!;
+  t.equal(spool.stats().memoryTailBytes, total, 'reading does not trim');
+  await spool.ack(first);
+  t.equal(spool.stats().memoryTailBytes, total - first.bytes, 'the ack trims what it acknowledged');
+  let acked = first.bytes;
+  for (;;) {
+    const b = await spool.readBatch(100, 1024 * 1024);
+    if (b === null) break;
+    await spool.ack(b);
+    acked += b.bytes;
+    t.equal(spool.stats().memoryTailBytes, total - acked, `after acking up to ${b.seq}:${b.endOffset}`);
+  }
+  t.equal(acked, total, 'everything acked');
+  t.equal(spool.stats().memoryTailBytes, 0, 'the tail is empty once everything is acked');
+  await spool.close();
+});
+
+t.test('memory tail: cap drops (spool-full) still drop and count correctly', async (t) => {
+  const dir = await tempDir(t);
+  const maxBytes = 64 * 1024;
+  const { spool, losses } = await openSpool(dir, { maxBytes });
+  const events = mixedEvents(1500);
+  spool.enqueue(record(events[0]!));
+  await spool.sync();
+  const inflight = (await spool.readBatch(10, 1024 * 1024))!;
+  t.equal(spool.stats().memoryBatches, 1, 'the in-flight batch came from memory');
+  for (let i = 1; i < events.length; i++) {
+    spool.enqueue(record(events[i]!));
+    if (i % 100 === 99) await spool.sync();
+  }
+  await spool.sync();
+  const stats = spool.stats();
+  const dropped = losses.total('spool-full');
+  t.ok(dropped > 0, `${dropped} events dropped`);
+  t.equal(stats.dropped, dropped, 'drop counter matches the reports');
+  t.ok(stats.diskBytes <= maxBytes, `disk use ${stats.diskBytes} stays under the cap ${maxBytes}`);
+  t.ok(stats.memoryTailBytes <= stats.spooledBytes, `the tail (${stats.memoryTailBytes} B) holds nothing of the dropped segments (${stats.spooledBytes} B unacknowledged)`);
+  t.notOk(spool.isCurrent(inflight), 'the in-flight batch went with its segment');
+  await spool.ack(inflight);
+  t.equal(spool.stats().queued, stats.queued, 'acking it changes nothing');
+  const ids = await drain(spool, 100);
+  t.equal(ids.length + dropped, events.length, 'every event is either delivered or counted as dropped');
+  t.same(ids, events.slice(dropped).map((e) => e.id), 'the newest events are the ones kept');
+  t.equal(spool.stats().diskBatches, 0, 'the survivors were served from memory');
+  await spool.close();
+});
+
+t.test('memory tail: a corrupt line in a recovered segment is still skipped and counted', async (t) => {
+  const dir = await tempDir(t);
+  const events = mixedEvents(4);
+  const lines = events.map((e) => JSON.stringify(e) + '\n');
+  await writeFile(join(dir, '000000000001.seg'), lines[0]! + '{"half": \n' + lines[1]!);
+  const { spool, losses } = await openSpool(dir);
+  spool.enqueue(record(events[2]!));
+  spool.enqueue(record(events[3]!));
+  await spool.sync();
+  const recovered = (await spool.readBatch(100, 1024 * 1024))!;
+  t.equal(recovered.count, 2, 'two valid lines in the recovered segment');
+  t.equal(recovered.corrupt, 1, 'one corrupt line');
+  t.equal(recovered.data.toString('utf8'), lines[0]! + lines[1]!, 'data holds only the valid lines');
+  t.equal(spool.stats().diskBatches, 1, 'the recovered segment was read from disk');
+  await spool.ack(recovered);
+  t.equal(losses.total('spool-corrupt'), 1, 'the corrupt line is reported once');
+  t.equal(spool.stats().corrupt, 1, 'and counted');
+  const fresh = (await spool.readBatch(100, 1024 * 1024))!;
+  t.same(fresh.events.map((e) => e.id), [events[2]!.id, events[3]!.id], 'then the new events');
+  t.equal(fresh.data.toString('utf8'), lines[2]! + lines[3]!, 'as their spooled bytes');
+  t.equal(spool.stats().memoryBatches, 1, 'served from memory');
+  await spool.ack(fresh);
+  t.equal(spool.stats().corrupt, 1, 'nothing else counted as corrupt');
+  await spool.close();
+});
+
+t.test('cursor persistence is coalesced: many acks, one file write; a crash re-delivers, never loses', async (t) => {
+  const dir = await tempDir(t);
+  const events = stampedEvents(60);
+  const CURSOR_DELAY_MS = 300;
+  const cursorPath = join(dir, 'cursor.json');
+  {
+    const { spool } = await openSpool(dir, { cursorPersistDelayMs: CURSOR_DELAY_MS });
+    for (const e of events.slice(0, 30)) spool.enqueue(record(e));
+    await spool.sync();
+    const b1 = await spool.readBatch(10, 1024 * 1024);
+    await spool.ack(b1!);
+    const b2 = await spool.readBatch(10, 1024 * 1024);
+    await spool.ack(b2!);
+    let persisted = await readFile(cursorPath, 'utf8').catch(() => null);
+    t.equal(persisted, null, 'two acks inside the delay: the cursor file is not written yet');
+    await new Promise((resolve) => setTimeout(resolve, CURSOR_DELAY_MS * 3));
+    persisted = await readFile(cursorPath, 'utf8');
+    t.equal((JSON.parse(persisted) as { offset: number }).offset, b2!.endOffset, 'after the delay: one write holding the latest ack');
+    const b3 = await spool.readBatch(10, 1024 * 1024);
+    await spool.ack(b3!);
+    // Simulate a crash: the third ack is not on disk yet and the spool is never closed.
+    const crashCopy = join(dir, '..', `${dir.split('/').pop()}-crash`);
+    await cp(dir, crashCopy, { recursive: true });
+    t.teardown(() => rm(crashCopy, { recursive: true, force: true }));
+    const crashed = await openSpool(crashCopy, { cursorPersistDelayMs: CURSOR_DELAY_MS });
+    t.same(await drain(crashed.spool), events.slice(20, 30).map((e) => e.id), 'after a crash the unpersisted ack is re-delivered (at-least-once), nothing earlier');
+    await crashed.spool.close();
+    await spool.close();
+  }
+  const reopened = await openSpool(dir, { cursorPersistDelayMs: CURSOR_DELAY_MS });
+  t.equal(reopened.spool.stats().queued, 0, 'close() wrote the final cursor: nothing is re-delivered after a clean stop');
+  await reopened.spool.close();
 });

@@ -12,6 +12,10 @@
  *               authorised by `headers.Authorization: Splunk <token>` from the
  *               sink config. HEC indexer acknowledgement is not used: a 200
  *               from HEC is the acknowledgement.
+ *
+ * A native-format `http` sink's body is exactly the spooled lines, so it
+ * posts the spool's bytes as they are (sendNdjson) instead of parsing and
+ * re-serializing every event; HEC and OCSF build their records from events.
  */
 import type { SendOutcome, SinkTransport } from '../sender.js';
 import type { SinkConfig } from '../sink-config.js';
@@ -70,6 +74,8 @@ export interface HttpTransportOptions {
 
 export class HttpBatchTransport implements SinkTransport {
   readonly type: 'http' | 'hec';
+  /** Present only for `type: http, format: native`, whose wire body is the spooled NDJSON itself. */
+  readonly sendNdjson?: (body: Buffer, signal: AbortSignal) => Promise<SendOutcome>;
   private readonly poster: HttpPoster;
 
   constructor(
@@ -85,6 +91,9 @@ export class HttpBatchTransport implements SinkTransport {
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
     });
+    if (config.type === 'http' && config.format === 'native') {
+      this.sendNdjson = (body, signal) => postAndClassify(this.poster, body, NDJSON_CONTENT_TYPE, signal);
+    }
   }
 
   send(events: CordonEvent[], signal: AbortSignal): Promise<SendOutcome> {
