@@ -46,6 +46,8 @@ export interface StatusResponse {
   session_list: Session[];
   sinks: SinkStatus[];
   events_dropped: number;
+  /** The daemon's state directory (audit log, spools, policy cache): `cordon exec` hides it from the sandbox. */
+  state_dir: string;
 }
 
 export interface CheckRequest {

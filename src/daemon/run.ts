@@ -135,6 +135,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = pino({ 
       session_list: list,
       sinks: pipeline.sinkStatus(),
       events_dropped: counters.bus_dropped,
+      state_dir: config.state_dir,
     };
   };
 

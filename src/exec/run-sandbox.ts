@@ -16,7 +16,7 @@ import { buildBwrapArgs, INFO_FD, READY_FD, READY_LINE, wrapperArgv } from './bw
 import { closeInheritedFds } from './inherited-fds.js';
 import { removePlaceholders, type Placeholders } from './mask-placeholders.js';
 import { preflight, PreflightError } from './preflight.js';
-import { accountHome, accountUser, chooseCwd, hideOwnSockets, planMounts, privateHomeFor, sandboxEnv, systemEntries, underSystemDir } from './sandbox-plan.js';
+import { accountHome, accountUser, chooseCwd, hideOwnSockets, hideStateDir, planMounts, privateHomeFor, sandboxEnv, systemEntries, underSystemDir } from './sandbox-plan.js';
 import { Cancelled, SignalRelay, signalExitCode } from './signal-relay.js';
 
 /** Exit status when cordon exec itself fails or refuses before the command runs (like env(1), timeout(1)). */
@@ -109,6 +109,7 @@ export async function runSandboxed(client: ControlClient, req: ExecRequest, warn
       const checked = await checkMounts(client, req, session.id, home, relay, warn);
       const mounts = planMounts(checked, placeholders);
       hideOwnSockets(mounts, [client.socketPath, proxySocket]);
+      hideStateDir(mounts, status.state_dir);
       const privateHome = privateHomeFor(home, mounts);
       const cwd = chooseCwd(req.cwd, process.cwd(), checked.map((c) => c.decision.path), mounts, home);
       const env = sandboxEnv({ hostEnv: process.env, home, user: accountUser(), sessionId: session.id, secret: session.secret });

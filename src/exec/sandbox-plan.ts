@@ -146,6 +146,27 @@ export function hideOwnSockets(mounts: PlannedMount[], sockets: string[]): void 
   }
 }
 
+/**
+ * The daemon's state directory (audit log, spools, policy cache, keys of a
+ * user-run daemon) is never visible in the sandbox: a mount covering it gets
+ * a deny mask over it, so an agent cannot read other sessions' decisions or
+ * tamper with the evidence; a mount inside it is refused.
+ */
+export function hideStateDir(mounts: PlannedMount[], stateDir: string): void {
+  let real: string;
+  try {
+    real = realpathSync(stateDir);
+  } catch {
+    return; // not there (yet): nothing a mount could show
+  }
+  for (const m of mounts) {
+    if (isWithin(m.path, real)) throw new PlanError(`--mount ${m.path} is inside cordon's state directory ${real}`);
+  }
+  const m = coveringMount(real, mounts);
+  if (m === null || m.masks.some((mask) => mask.path === real && mask.access === 'deny')) return;
+  m.masks.push({ path: real, access: 'deny', kind: 'dir' });
+}
+
 /** The real home is given a private empty tmpfs unless a mount shows it (or a part of it above). */
 export function privateHomeFor(home: string, mounts: PlannedMount[]): string | null {
   if (home === '/' || !isAbsolute(home)) return null;

@@ -36,7 +36,7 @@ function makeDeps(): ControlDeps & { events: CordonEvent[]; subscribers: Set<(e:
         version: '0.3.0', pid: process.pid, uptime_s: 1, mode: 'enforce',
         listeners: { proxy: '127.0.0.1:3128', socks: null, socket: 's', proxy_socket: null },
         policy: policyStatus, counters: { allowed: 1, denied: 2, audited: 0, invalid: 0 },
-        connections: { open: 0, bytes_up: 0, bytes_down: 0 }, sessions: sessions.size, session_list: sessions.list(), sinks: [], events_dropped: 0,
+        connections: { open: 0, bytes_up: 0, bytes_down: 0 }, sessions: sessions.size, session_list: sessions.list(), sinks: [], events_dropped: 0, state_dir: '/var/lib/cordon',
       };
     },
     async check(target: string, labels: Record<string, string>): Promise<NetworkDecision> {

@@ -342,6 +342,19 @@ t.test("attack: reach the daemon's status socket through a mount to register a s
   t.equal(await sessionsNow(), 0, 'no session was registered from inside');
 });
 
+t.test("attack: read or rewrite the daemon's audit log and spools through a mount that covers its state dir", opts, async (t) => {
+  t.ok(existsSync(join(daemon.stateDir, 'events.jsonl')), 'the audit log exists on the host, inside the mounted dir');
+  const r = await execIn(`ls -A ${daemon.stateDir} | wc -l; cat ${daemon.stateDir}/events.jsonl; echo "cat=$?"; touch ${daemon.stateDir}/x; echo "touch=$?"`, {
+    mounts: [`${WORK}:rw`, `${daemon.dir}:ro`],
+  });
+  t.equal(r.code, 0, `sandbox ran (stderr: ${r.stderr.trim()})`);
+  const [count, ...rest] = r.stdout.trim().split('\n');
+  t.equal(count?.trim(), '0', 'the state dir is an empty directory inside');
+  t.match(rest.join('\n'), /cat=1/, 'the audit log cannot be read');
+  t.match(rest.join('\n'), /touch=1/, 'nothing can be written there');
+  t.ok(existsSync(join(daemon.stateDir, 'events.jsonl')) && !existsSync(join(daemon.stateDir, 'x')), 'the host state dir is untouched');
+});
+
 t.test('attack: a directory descriptor inherited from the parent opens the host filesystem', opts, async (t) => {
   const dirFd = openSync(OTHER, 'r');
   t.teardown(() => closeSync(dirFd));

@@ -1,13 +1,13 @@
 import t from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MountDecision, MountMask } from '../../src/decide/types.js';
-import type { PlannedMount } from '../../src/exec/bwrap-args.js';
+import type { PlannedMask, PlannedMount } from '../../src/exec/bwrap-args.js';
 import { fdinfoFlags, FDINFO_CLOEXEC } from '../../src/exec/inherited-fds.js';
 import { removePlaceholders, type Placeholders } from '../../src/exec/mask-placeholders.js';
-import { chooseCwd, hideOwnSockets, planMounts, privateHomeFor, sandboxEnv, PlanError } from '../../src/exec/sandbox-plan.js';
+import { chooseCwd, hideOwnSockets, hideStateDir, planMounts, privateHomeFor, sandboxEnv, PlanError } from '../../src/exec/sandbox-plan.js';
 
 const ROOT = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-plan-')));
 t.teardown(() => rmSync(ROOT, { recursive: true, force: true }));
@@ -91,6 +91,42 @@ t.test("hideOwnSockets: attack: the daemon's sockets exposed by a mount", async 
       c.name,
     );
   }
+});
+
+t.test("hideStateDir: attack: reading or rewriting cordon's audit log, spools and policy cache through a mount", async (t) => {
+  const state = join(W, 'dir', 'state');
+  mkdirSync(state, { recursive: true });
+  const cases: { name: string; mounts: PlannedMount[]; want: PlannedMask[][] }[] = [
+    { name: 'state dir inside a mount is masked with an empty directory', mounts: [{ path: W, access: 'rw', masks: [] }], want: [[{ path: state, access: 'deny', kind: 'dir' }]] },
+    {
+      name: 'masked on the deepest mount covering it',
+      mounts: [
+        { path: W, access: 'ro', masks: [] },
+        { path: join(W, 'dir'), access: 'rw', masks: [] },
+      ],
+      want: [[], [{ path: state, access: 'deny', kind: 'dir' }]],
+    },
+    {
+      name: 'already denied by policy: not masked twice',
+      mounts: [{ path: W, access: 'rw', masks: [{ path: state, access: 'deny', kind: 'dir' }] }],
+      want: [[{ path: state, access: 'deny', kind: 'dir' }]],
+    },
+    { name: 'state dir outside every mount: nothing to do', mounts: [{ path: join(W, 'vendor'), access: 'ro', masks: [] }], want: [[]] },
+  ];
+  for (const c of cases) {
+    hideStateDir(c.mounts, state);
+    t.same(c.mounts.map((m) => m.masks), c.want, c.name);
+  }
+  t.throws(() => hideStateDir([{ path: join(state, 'spool'), access: 'ro', masks: [] }], state), PlanError, 'a mount inside the state dir is refused');
+  t.throws(() => hideStateDir([{ path: state, access: 'ro', masks: [] }], state), PlanError, 'mounting the state dir itself is refused');
+  const viaLink = join(ROOT, 'state-link');
+  symlinkSync(state, viaLink);
+  const mounts: PlannedMount[] = [{ path: W, access: 'ro', masks: [] }];
+  hideStateDir(mounts, viaLink);
+  t.same(mounts[0]!.masks, [{ path: state, access: 'deny', kind: 'dir' }], 'a state dir given through a symlink is masked at its real path');
+  const untouched: PlannedMount[] = [{ path: W, access: 'ro', masks: [] }];
+  hideStateDir(untouched, join(ROOT, 'no-such-state'));
+  t.same(untouched[0]!.masks, [], 'a state dir that does not exist yet needs no mask');
 });
 
 t.test('privateHomeFor', async (t) => {
