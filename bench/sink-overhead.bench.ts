@@ -5,9 +5,12 @@
  * and how fast decision events reach the sink's spool under that load, with
  * the spool's growth and disk use.
  *
- * Two real daemons run side by side (same policy; one with `sinks:` in its
- * config file) and wrk rounds alternate between them A-B-B-A-… so that a
- * noisy neighbour hurts both alike; each round's pair is compared. The bench origin process is also the
+ * Three real daemons run side by side (same policy; one with `sinks:` in its
+ * config file, two without) and every round runs wrk against each, in a
+ * rotating order, so that a noisy neighbour hurts all alike; each round's
+ * sink daemon is compared with the first no-sink daemon. The second no-sink
+ * daemon is an A/A control: its difference from the first is what "noise"
+ * means on this machine, measured in the same run. The bench origin process is also the
  * collector (POST /ingest counts NDJSON lines), so "events into the spool"
  * is counted outside cordon: events delivered to the collector plus those
  * still queued in the spool at the end, over the window.
@@ -55,7 +58,7 @@ const NOISE_SHARE = 0.05;
 const CPU_NOISE_SHARE = 0.1;
 const MIB = 2 ** 20;
 
-type Contender = 'no sink' | 'http sink';
+type Contender = 'no sink' | 'http sink' | 'no sink (control)';
 
 interface SinkStatusLike {
   name: string;
@@ -113,30 +116,34 @@ export async function run(): Promise<BenchResult> {
   let origin: Origin | null = null;
   let plain: Cordon | null = null;
   let sinked: Cordon | null = null;
+  let control: Cordon | null = null;
   try {
     const loadStart = loadavg()[0];
     origin = await startOrigin(0);
     const configYaml = ['sinks:', `  - name: ${SINK_NAME}`, '    type: http', `    url: http://${LOOPBACK}:${origin.ports.http}/ingest`, ''].join('\n');
     plain = await startCordon({ policyYaml: BENCH_POLICY_YAML });
     sinked = await startCordon({ policyYaml: BENCH_POLICY_YAML, configYaml });
+    control = await startCordon({ policyYaml: BENCH_POLICY_YAML });
     const spoolDir = join(sinked.stateDir, 'spool');
     const target: Endpoint = { host: LOOPBACK, port: origin.ports.http };
-    const daemons: Record<Contender, Cordon> = { 'no sink': plain, 'http sink': sinked };
+    const daemons: Record<Contender, Cordon> = { 'no sink': plain, 'http sink': sinked, 'no sink (control)': control };
     const wrkArgs = { threads: WRK_THREADS, connections: WRK_CONNECTIONS, seconds: WRK_SECONDS };
     for (const who of Object.keys(daemons) as Contender[]) {
       await runWrk(daemons[who].endpoint, target, { ...wrkArgs, seconds: WRK_WARMUP_SECONDS }, join(dir, 'wrk'));
     }
 
     const plainRounds: { wrk: WrkResult; cpuUs: number }[] = [];
+    const controlRounds: { wrk: WrkResult; cpuUs: number }[] = [];
     const sinkRounds: SinkRound[] = [];
     const order: Contender[] = [];
-    for (let r = 0; r < ROUNDS; r++) order.push(...((r % 2 === 0 ? ['no sink', 'http sink'] : ['http sink', 'no sink']) as Contender[]));
+    const rotation: Contender[] = ['no sink', 'http sink', 'no sink (control)'];
+    for (let r = 0; r < ROUNDS; r++) order.push(...rotation.map((_, i) => rotation[(i + r) % rotation.length]));
     for (const who of order) {
       const d = daemons[who];
       const cpu0 = cpuSeconds(d.pid);
-      if (who === 'no sink') {
+      if (who !== 'http sink') {
         const w = await runWrk(d.endpoint, target, wrkArgs, join(dir, 'wrk'));
-        plainRounds.push({ wrk: w, cpuUs: ((cpuSeconds(d.pid) - cpu0) / w.requests) * 1e6 });
+        (who === 'no sink' ? plainRounds : controlRounds).push({ wrk: w, cpuUs: ((cpuSeconds(d.pid) - cpu0) / w.requests) * 1e6 });
         process.stdout.write(`  ${who}: ${fmt(w.rps)} req/s\n`);
         continue;
       }
@@ -158,6 +165,9 @@ export async function run(): Promise<BenchResult> {
       const after = { sink: await sinkOf(d), ingest: await ingestStats(origin) };
       const eventsIn = after.ingest.lines + after.sink.queued - (before.ingest.lines + before.sink.queued);
       sinkRounds.push({ wrk: w, cpuUs, eventsIn, seconds, peakSpoolBytes: peak, endSpoolBytes: dirBytes(spoolDir) });
+      // The backlog is posted after the load stops; let it finish so it does not load the next contender's round.
+      const settleStart = Date.now();
+      while ((await sinkOf(d)).queued > 0 && Date.now() - settleStart < DRAIN_WAIT_MS) await sleep(200);
       process.stdout.write(`  ${who}: ${fmt(w.rps)} req/s, ${fmt(eventsIn)} events into the spool\n`);
     }
 
@@ -177,18 +187,23 @@ export async function run(): Promise<BenchResult> {
     // Round r ran one of each back to back (A-B, then B-A, ...): compare within rounds.
     const paired = sinkRounds.map((r, i) => r.wrk.rps / plainRounds[i].wrk.rps - 1);
     const diff = median(paired);
-    const withinNoise = Math.abs(diff) <= NOISE_SHARE;
+    // A/A: the control daemon against the same no-sink daemon, per round.
+    const aaRps = controlRounds.map((r, i) => r.wrk.rps / plainRounds[i].wrk.rps - 1);
+    const noise = median(aaRps.map(Math.abs));
+    const withinNoise = Math.abs(diff) <= Math.max(NOISE_SHARE, noise);
     // CPU per request is far steadier than requests/s on a shared machine, and on a saturated one it is what sets throughput.
     const cpuPaired = sinkRounds.map((r, i) => r.cpuUs / plainRounds[i].cpuUs - 1);
     const cpuDiff = median(cpuPaired);
-    const cpuWithin = Math.abs(cpuDiff) <= CPU_NOISE_SHARE;
+    const cpuControl = controlRounds.map((r, i) => r.cpuUs / plainRounds[i].cpuUs - 1);
+    const cpuNoise = median(cpuControl.map(Math.abs));
+    const cpuWithin = Math.abs(cpuDiff) <= Math.max(CPU_NOISE_SHARE, cpuNoise);
     const eventsPerS = sinkRounds.map((r) => r.eventsIn / r.seconds);
     const bytesPerEvent = ingest.lines > 0 ? ingest.bytes / ingest.lines : NaN;
     const lines: string[] = [];
     lines.push(
-      `Two cordon daemons (\`node build/src/cli/main.js run\`, same policy, CORDON_LOG_LEVEL=warn, both writing \`events.jsonl\`), one with ` +
+      `Three cordon daemons (\`node build/src/cli/main.js run\`, same policy, CORDON_LOG_LEVEL=warn, all writing \`events.jsonl\`), one with ` +
         `\`sinks: [{name: ${SINK_NAME}, type: http, url: http://127.0.0.1:PORT/ingest}]\`; the collector is the bench origin process (answers 200, counts NDJSON lines). ` +
-        `wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${WRK_SECONDS}s keep-alive, absolute-URI GETs with small responses, ${ROUNDS} rounds each alternating A-B-B-A; medians. ` +
+        `wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${WRK_SECONDS}s keep-alive, absolute-URI GETs with small responses, ${ROUNDS} rounds, each running all three in a rotating order; medians. The second no-sink daemon is an A/A control: how far two identical daemons differ in the same round is the noise the sink's difference is judged against. ` +
         `All processes share ${cpus().length} cores. "Events into the spool" = events delivered to the collector + events still queued in the spool, over the round, counted outside cordon.`,
     );
     lines.push('');
@@ -198,12 +213,17 @@ export async function run(): Promise<BenchResult> {
     lines.push('| --- | --- | --- | --- |');
     lines.push(`| requests/s, no sink | ${fmt(plainRps)} (rounds ${plainRounds.map((r) => fmt(r.wrk.rps)).join(', ')}) | — | — |`);
     lines.push(`| requests/s, HTTP sink | ${fmt(sinkRps)} (rounds ${sinkRounds.map((r) => fmt(r.wrk.rps)).join(', ')}) | — | — |`);
+    const pct = (d: number) => `${d >= 0 ? '+' : ''}${(d * 100).toFixed(1)} %`;
+    lines.push(`| requests/s, no sink (A/A control daemon) | ${fmt(median(controlRounds.map((r) => r.wrk.rps)))} (rounds ${controlRounds.map((r) => fmt(r.wrk.rps)).join(', ')}) | — | — |`);
     lines.push(
-      `| difference (HTTP sink vs no sink, per round) | median ${(diff * 100).toFixed(1)} % (rounds ${paired.map((d) => `${(d * 100).toFixed(1)} %`).join(', ')}) | within noise: \\|median\\| ≤ ${NOISE_SHARE * 100} % | ${withinNoise ? 'pass' : '**miss**'} |`,
+      `| noise: control vs no sink (identical daemons, per round) | requests/s ${aaRps.map(pct).join(', ')} (median \\|…\\| ${(noise * 100).toFixed(1)} %); CPU per request ${cpuControl.map(pct).join(', ')} (median \\|…\\| ${(cpuNoise * 100).toFixed(1)} %) | — | — |`,
+    );
+    lines.push(
+      `| difference (HTTP sink vs no sink, per round) | median ${pct(diff)} (rounds ${paired.map(pct).join(', ')}) | within noise: \\|median\\| ≤ max(${NOISE_SHARE * 100} %, A/A noise ${(noise * 100).toFixed(1)} %) | ${withinNoise ? 'pass' : '**miss**'} |`,
     );
     lines.push(
       `| daemon CPU per request | no sink ${fmt(median(plainRounds.map((r) => r.cpuUs)))} µs, HTTP sink ${fmt(median(sinkRounds.map((r) => r.cpuUs)))} µs; ` +
-        `per round ${cpuPaired.map((d) => `${d >= 0 ? '+' : ''}${(d * 100).toFixed(1)} %`).join(', ')} | within noise: \\|median\\| ≤ ${CPU_NOISE_SHARE * 100} % | ${cpuWithin ? 'pass' : '**miss**'} |`,
+        `per round ${cpuPaired.map(pct).join(', ')} (median ${pct(cpuDiff)}) | within noise: \\|median\\| ≤ max(${CPU_NOISE_SHARE * 100} %, A/A noise ${(cpuNoise * 100).toFixed(1)} %) | ${cpuWithin ? 'pass' : '**miss**'} |`,
     );
     lines.push(
       `| events/s into the spool under this load | ${fmt(median(eventsPerS))} (rounds ${eventsPerS.map((v) => fmt(v)).join(', ')}) | ≥ ${fmt(TARGET_EVENTS_PER_S)} (pipeline capacity) | ${median(eventsPerS) >= TARGET_EVENTS_PER_S ? 'pass' : 'not shown: the proxy, not the pipeline, limits the event rate here'} |`,
@@ -218,7 +238,7 @@ export async function run(): Promise<BenchResult> {
     );
     return { title: 'Sink overhead: requests/s with and without an upstream sink (bench/sink-overhead.bench.ts)', markdown: lines.join('\n') };
   } finally {
-    for (const d of [plain, sinked]) {
+    for (const d of [plain, sinked, control]) {
       if (d) {
         await d.stop();
         removeDir(d.dir);
