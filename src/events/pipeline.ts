@@ -387,8 +387,8 @@ export class EventPipeline implements EventEmitterPort {
       if (this.sinks.length === 0) {
         this.audit.append(logLine(line));
       } else {
-        const record: SpoolRecord = { data: Buffer.from(line, 'utf8'), timeMs: nowMs };
-        this.audit.append({ text: line, bytes: record.data.length });
+        const record: SpoolRecord = { data: line, bytes: Buffer.byteLength(line, 'utf8'), timeMs: nowMs };
+        this.audit.append({ text: line, bytes: record.bytes! });
         for (const sink of this.sinks) {
           if (!sink.spool.enqueue(record)) sink.unreportedDrops++;
         }

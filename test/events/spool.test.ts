@@ -436,3 +436,25 @@ t.test('cursor persistence is coalesced: many acks, one file write; a crash re-d
   t.equal(reopened.spool.stats().queued, 0, 'close() wrote the final cursor: nothing is re-delivered after a clean stop');
   await reopened.spool.close();
 });
+
+t.test('records given as strings (multi-byte UTF-8) are spooled byte for byte like Buffer records, mixed in one chunk', async (t) => {
+  const dir = await tempDir(t);
+  const events = stampedEvents(30, (i) => ({ kind: 'daemon', action: 'start', message: `ünïcødé ✓ ${i} 🛡`, policy: null }));
+  const { spool } = await openSpool(dir, { writeDelayMs: 50 });
+  events.forEach((e, i) => {
+    const line = JSON.stringify(e) + '\n';
+    // Alternate: string with its byte length, string without, Buffer — all land in the same delayed chunk.
+    if (i % 3 === 0) spool.enqueue({ data: line, bytes: Buffer.byteLength(line), timeMs: Date.parse(e.time) });
+    else if (i % 3 === 1) spool.enqueue({ data: line, timeMs: Date.parse(e.time) });
+    else spool.enqueue(record(e));
+  });
+  await spool.sync();
+  const expected = events.map((e) => JSON.stringify(e) + '\n').join('');
+  const onDisk = await readFile(join(dir, '000000000001.seg'), 'utf8');
+  t.equal(onDisk, expected, 'the segment holds exactly the lines, in order');
+  const batch = await spool.readBatch(100, 1024 * 1024);
+  t.equal(batch!.data.toString('utf8'), expected, 'the batch bytes equal the lines');
+  t.same(batch!.events.map((e) => e.id), events.map((e) => e.id), 'every event parsed back');
+  t.equal(spool.stats().spooledBytes, Buffer.byteLength(expected), 'byte accounting counts UTF-8 bytes, not characters');
+  await spool.close();
+});
