@@ -3,11 +3,11 @@
  * root's /etc/passwd when it has one), --grant, and --node with a drop-in.
  * Needs root, as a real install does.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attrs, linuxInstaller, type ScriptResult } from '../helpers/deploy-fixtures.js';
+import { attrs, linuxInstaller, exitedOk } from '../helpers/deploy-fixtures.js';
 
 if (process.getuid?.() !== 0) {
   t.plan(0, 'install-linux.sh tests need root (they chown files and create system accounts)');
@@ -15,10 +15,6 @@ if (process.getuid?.() !== 0) {
   const base = mkdtempSync(join(tmpdir(), 'cordon-accounts-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const { install, uninstall } = linuxInstaller(base);
-  const ok = (t: Test, r: ScriptResult, what: string): void => {
-    t.equal(r.code, 0, `${what} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`);
-  };
-
   t.test('accounts in the staging root when it has /etc/passwd', async (t) => {
     const root = join(base, 'root-c');
     mkdirSync(join(root, 'etc'), { recursive: true });
@@ -27,7 +23,7 @@ if (process.getuid?.() !== 0) {
     writeFileSync(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\nalice:*:19000:0:99999:7:::\n');
     writeFileSync(join(root, 'etc/gshadow'), 'root:*::\nalice:!::\n');
     const r = install(root, ['--grant', 'alice']);
-    ok(t, r, 'install with --grant alice');
+    exitedOk(t, r, 'install with --grant alice');
     const passwd = readFileSync(join(root, 'etc/passwd'), 'utf8');
     const line = passwd.split('\n').find((l) => l.startsWith('cordon:'));
     t.ok(line, 'cordon added to the staging /etc/passwd');
@@ -41,10 +37,10 @@ if (process.getuid?.() !== 0) {
     t.same(attrs(join(root, 'var/lib/cordon')), { mode: 0o750, uid, gid }, '/var/lib/cordon owned by the staging uid/gid');
     t.same(attrs(join(root, 'etc/cordon')), { mode: 0o750, uid: 0, gid }, '/etc/cordon root:cordon (staging gid)');
 
-    ok(t, install(root, ['--grant', 'alice']), 'second install');
+    exitedOk(t, install(root, ['--grant', 'alice']), 'second install');
     t.equal(readFileSync(join(root, 'etc/passwd'), 'utf8').split('\n').filter((l) => l.startsWith('cordon:')).length, 1, 'the user is not added twice');
 
-    ok(t, uninstall(root, ['--purge']), 'purge');
+    exitedOk(t, uninstall(root, ['--purge']), 'purge');
     t.notMatch(readFileSync(join(root, 'etc/passwd'), 'utf8'), /^cordon:/m, 'user removed from the staging /etc/passwd');
     t.notMatch(readFileSync(join(root, 'etc/group'), 'utf8'), /^cordon:/m, 'group removed from the staging /etc/group');
   });
@@ -55,10 +51,10 @@ if (process.getuid?.() !== 0) {
     mkdirSync(nodeDir, { mode: 0o755 });
     symlinkSync(process.execPath, join(nodeDir, 'node'));
     const r = install(root, ['--node', join(nodeDir, 'node')]);
-    ok(t, r, 'install with --node');
+    exitedOk(t, r, 'install with --node');
     const dropin = readFileSync(join(root, 'etc/systemd/system/cordon.service.d/10-node.conf'), 'utf8');
     t.match(dropin, /^\[Service\]\nExecStart=\nExecStart=\S+\/node-bin\/node \/opt\/cordon\/dist\/cli\/main\.js run --config \/etc\/cordon\/config\.yaml /m, 'ExecStart reset and replaced');
-    ok(t, install(root, []), 'install again with the default node');
+    exitedOk(t, install(root, []), 'install again with the default node');
     t.notOk(existsSync(join(root, 'etc/systemd/system/cordon.service.d')), 'the drop-in is removed');
   });
 }

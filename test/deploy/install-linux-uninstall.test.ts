@@ -4,7 +4,7 @@
  * removes them. Run into a staging root (DESTDIR) with a recording systemctl.
  * Needs root, as a real install does.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import {
   existsSync,
   lstatSync,
@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import {
   hostId,
   linuxInstaller,
-  type ScriptResult,
+  exitedOk,
 } from '../helpers/deploy-fixtures.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -30,13 +30,9 @@ if (!isRoot) {
   const base = mkdtempSync(join(tmpdir(), 'cordon-install-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const { input, tools, install, uninstall } = linuxInstaller(base);
-  const ok = (t: Test, r: ScriptResult, what: string): void => {
-    t.equal(r.code, 0, `${what} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`);
-  };
-
   t.test('uninstall keeps the audit log; --purge removes it', async (t) => {
     const root = join(base, 'root-b');
-    ok(t, install(root, ['--policy', input.policy]), 'install');
+    exitedOk(t, install(root, ['--policy', input.policy]), 'install');
     const state = join(root, 'var/lib/cordon');
     writeFileSync(join(state, 'events.jsonl'), '{"kind":"network","n":2}\n');
     writeFileSync(join(state, 'events-01JD7Y0000000000000000000A.jsonl'), '{"kind":"network","n":1}\n');
@@ -47,7 +43,7 @@ if (!isRoot) {
 
     tools.clear();
     const r = uninstall(root);
-    ok(t, r, 'uninstall');
+    exitedOk(t, r, 'uninstall');
     t.match(r.stderr, /kept the audit log/, 'says what it kept');
     t.same(tools.calls(), ['systemctl disable --now cordon.service', 'systemctl daemon-reload', 'systemctl reset-failed cordon.service'], 'stops and disables the service');
     for (const gone of ['opt/cordon', 'etc/cordon', 'etc/systemd/system/cordon.service', 'usr/local/bin/cordon', 'var/lib/cordon/spool', 'var/lib/cordon/policy-last-good.yaml']) {
@@ -58,11 +54,11 @@ if (!isRoot) {
     t.equal(readFileSync(join(root, 'var/log/cordon/cordon.log'), 'utf8'), 'log line\n', '/var/log/cordon kept');
     t.ok(hostId('passwd', 'cordon') !== null, 'the cordon user is kept (it owns the kept files)');
 
-    ok(t, uninstall(root), 'a second uninstall is a no-op');
+    exitedOk(t, uninstall(root), 'a second uninstall is a no-op');
     t.ok(existsSync(join(state, 'events.jsonl')), 'and still keeps the log');
 
     const purge = uninstall(root, ['--purge']);
-    ok(t, purge, 'uninstall --purge');
+    exitedOk(t, purge, 'uninstall --purge');
     t.notOk(existsSync(join(root, 'var/lib/cordon')), '/var/lib/cordon removed');
     t.notOk(existsSync(join(root, 'var/log/cordon')), '/var/log/cordon removed');
     t.match(purge.stderr, /account lives on this host/, 'a staging purge leaves the host account alone, and says so');

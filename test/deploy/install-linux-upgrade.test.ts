@@ -4,7 +4,7 @@
  * and a first install with no policy flag. (First install and idempotency:
  * install-linux.test.ts.) Needs root, as a real install does.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import {
   mkdtempSync,
   readFileSync,
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import {
   attrs,
   linuxInstaller,
-  type ScriptResult,
+  exitedOk,
 } from '../helpers/deploy-fixtures.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -28,18 +28,14 @@ if (!isRoot) {
   const base = mkdtempSync(join(tmpdir(), 'cordon-install-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const { src, input, tools, install } = linuxInstaller(base);
-  const ok = (t: Test, r: ScriptResult, what: string): void => {
-    t.equal(r.code, 0, `${what} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`);
-  };
-
   t.test('reinstall over an existing install: policy URL, key rotation, new build', async (t) => {
     const root = join(base, 'root-u');
     const keys = ['--trusted-key', input.key1, '--trusted-key', input.key2];
-    ok(t, install(root, ['--policy', input.policy, ...keys]), 'initial install with two keys');
+    exitedOk(t, install(root, ['--policy', input.policy, ...keys]), 'initial install with two keys');
 
     tools.clear();
     const toUrl = install(root, ['--policy-url', 'https://policy.acme.example/cordon/eng.yaml']);
-    ok(t, toUrl, 'switch to a policy URL without keys');
+    exitedOk(t, toUrl, 'switch to a policy URL without keys');
     const urlConfig = readFileSync(join(root, 'etc/cordon/config.yaml'), 'utf8');
     t.match(urlConfig, /^ {2}source: "https:\/\/policy\.acme\.example\/cordon\/eng\.yaml"$/m, 'config: URL source');
     t.notMatch(urlConfig, /trusted_keys/, 'config: no trusted keys');
@@ -48,13 +44,13 @@ if (!isRoot) {
 
     tools.clear();
     const oneKey = install(root, ['--policy-url', 'https://policy.acme.example/cordon/eng.yaml', '--trusted-key', input.key2]);
-    ok(t, oneKey, 'rotate to one trusted key');
+    exitedOk(t, oneKey, 'rotate to one trusted key');
     t.same(readdirSync(join(root, 'etc/cordon/keys')), ['acme-2027.pub'], 'the given keys replace the trusted set (acme-2026 revoked)');
 
     writeFileSync(join(src, 'dist/cli/main.js'), `${readFileSync(join(src, 'dist/cli/main.js'), 'utf8')}// 0.0.2\n`);
     tools.clear();
     const upgrade = install(root, []);
-    ok(t, upgrade, 'upgrade with a new build and no flags');
+    exitedOk(t, upgrade, 'upgrade with a new build and no flags');
     t.match(readFileSync(join(root, 'opt/cordon/dist/cli/main.js'), 'utf8'), /\/\/ 0\.0\.2/, 'the new build is installed');
     t.match(readFileSync(join(root, 'etc/cordon/config.yaml'), 'utf8'), /eng\.yaml/, 'no flags: the existing config is kept');
     t.ok(tools.calls().includes('systemctl restart cordon.service'), 'a new build restarts');
@@ -64,7 +60,7 @@ if (!isRoot) {
   t.test('first install with no policy flag starts from the shipped default policy', async (t) => {
     const root = join(base, 'root-default');
     const r = install(root, []);
-    ok(t, r, 'install');
+    exitedOk(t, r, 'install');
     t.equal(readFileSync(join(root, 'etc/cordon/policy.yaml'), 'utf8'), 'version: 1\nname: shipped-default\n', 'policies/default.yaml copied');
     t.match(readFileSync(join(root, 'etc/cordon/config.yaml'), 'utf8'), /source: "\/etc\/cordon\/policy\.yaml"/, 'config points at it');
   });

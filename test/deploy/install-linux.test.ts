@@ -8,7 +8,7 @@
  * Needs root (it chowns and may create the `cordon` system user on this
  * machine, as a real install does).
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import {
   existsSync,
   mkdtempSync,
@@ -26,7 +26,7 @@ import {
   attrs,
   hostId,
   linuxInstaller,
-  type ScriptResult,
+  exitedOk,
 } from '../helpers/deploy-fixtures.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -37,16 +37,12 @@ if (!isRoot) {
   const base = mkdtempSync(join(tmpdir(), 'cordon-install-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const { input, tools, install } = linuxInstaller(base);
-  const ok = (t: Test, r: ScriptResult, what: string): void => {
-    t.equal(r.code, 0, `${what} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`);
-  };
-
   t.test('install into a staging root: owners, modes, content, and a second run changes nothing', async (t) => {
     const root = join(base, 'root-a');
     const keys = ['--trusted-key', input.key1, '--trusted-key', input.key2];
     tools.clear();
     const first = install(root, ['--policy', input.policy, ...keys]);
-    ok(t, first, 'first install');
+    exitedOk(t, first, 'first install');
     const uid = hostId('passwd', 'cordon');
     const gid = hostId('group', 'cordon');
     t.ok(uid !== null && gid !== null, 'the cordon user and group exist');
@@ -93,7 +89,7 @@ if (!isRoot) {
     const configMtime = statSync(join(root, 'etc/cordon/config.yaml')).mtimeMs;
     tools.clear();
     const second = install(root, ['--policy', input.policy, ...keys]);
-    ok(t, second, 'second install');
+    exitedOk(t, second, 'second install');
     t.match(second.stderr, /nothing changed/, 'second install reports nothing changed');
     t.same(tools.calls(), ['systemctl daemon-reload', 'systemctl enable --quiet cordon.service', 'systemctl start cordon.service'], 'second install: start (a no-op when running), no restart');
     t.equal(statSync(join(root, 'opt/cordon')).ino, pkgIno, 'the package directory was not replaced');
@@ -104,7 +100,7 @@ if (!isRoot) {
 
     tools.clear();
     const newPolicy = install(root, ['--policy', input.policy2, ...keys]);
-    ok(t, newPolicy, 'install with a new policy');
+    exitedOk(t, newPolicy, 'install with a new policy');
     t.same(
       tools.calls(),
       ['systemctl daemon-reload', 'systemctl enable --quiet cordon.service', 'systemctl start cordon.service', 'systemctl reload cordon.service'],
@@ -114,7 +110,7 @@ if (!isRoot) {
 
     tools.clear();
     const skipped = install(root, [], { SKIP_SYSTEMCTL: '1' });
-    ok(t, skipped, 'install with SKIP_SYSTEMCTL=1');
+    exitedOk(t, skipped, 'install with SKIP_SYSTEMCTL=1');
     t.same(tools.calls(), [], 'SKIP_SYSTEMCTL=1: systemctl is never called');
     t.match(skipped.stderr, /systemctl enable --now cordon\.service/, 'and it says how to start cordon');
   });

@@ -4,28 +4,24 @@
  * owners, modes, group and launchctl calls of a first install, and that a
  * second run changes nothing. (Updates: launchd-update.test.ts.)
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, attrs, macosInstaller, type ScriptResult } from '../helpers/deploy-fixtures.js';
+import { REPO_ROOT, attrs, macosInstaller, exitedOk } from '../helpers/deploy-fixtures.js';
 
 const PLIST = join(REPO_ROOT, 'launchd', 'com.cordon.daemon.plist');
 const LABEL = 'com.cordon.daemon';
 /** The first gid the fake dscl reports free (300 and 301 are taken). */
 const FAKE_GID = 302;
 const isRoot = process.getuid?.() === 0;
-const ok = (t: Test, r: ScriptResult, what: string): void => {
-  t.equal(r.code, 0, `${what} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`);
-};
-
 t.test('first install, and an idempotent second run', { skip: isRoot ? false : 'needs root (chown to root and the fake _cordon gid)' }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'cordon-macos-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const { src, input, tools, root, node, install } = macosInstaller(base);
 
   const first = install(['--policy', input.policy, '--trusted-key', input.key1, '--grant', 'root']);
-  ok(t, first, 'first install');
+  exitedOk(t, first, 'first install');
   t.same(
     tools.calls().filter((c) => c.startsWith('dscl . -create')),
     [
@@ -75,7 +71,7 @@ t.test('first install, and an idempotent second run', { skip: isRoot ? false : '
   const nodeIno = statSync(join(root, 'opt/cordon/bin/node')).ino;
   tools.clear();
   const second = install(['--policy', input.policy, '--trusted-key', input.key1]);
-  ok(t, second, 'second install');
+  exitedOk(t, second, 'second install');
   t.match(second.stderr, /nothing changed/, 'second install: nothing changed');
   t.same(tools.calls().filter((c) => c.startsWith('launchctl') && !c.startsWith('launchctl print')), [`launchctl kickstart system/${LABEL}`], 'loaded and unchanged: only kickstart (a no-op when running)');
   t.notOk(tools.calls().some((c) => c.startsWith('dscl . -create')), 'the existing group is reused');

@@ -4,26 +4,22 @@
  * and the _cordon group, and --purge removes them. Run on this Linux machine
  * into a staging root with recording fakes of the macOS tools.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { macosInstaller, type ScriptResult } from '../helpers/deploy-fixtures.js';
+import { macosInstaller, exitedOk } from '../helpers/deploy-fixtures.js';
 
 const LABEL = 'com.cordon.daemon';
 const isRoot = process.getuid?.() === 0;
-const ok = (t: Test, r: ScriptResult, what: string): void => {
-  t.equal(r.code, 0, `${what} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`);
-};
-
 t.test('config change, refused input, uninstall and purge', { skip: isRoot ? false : 'needs root (chown to root and the fake _cordon gid)' }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'cordon-macos-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const { input, tools, root, install, uninstall } = macosInstaller(base);
-  ok(t, install(['--policy', input.policy, '--trusted-key', input.key1]), 'initial install');
+  exitedOk(t, install(['--policy', input.policy, '--trusted-key', input.key1]), 'initial install');
 
   tools.clear();
-  ok(t, install(['--policy-url', 'https://policy.acme.example/eng.yaml']), 'switch to a policy URL');
+  exitedOk(t, install(['--policy-url', 'https://policy.acme.example/eng.yaml']), 'switch to a policy URL');
   t.same(
     tools.calls().filter((c) => c.startsWith('launchctl') && !c.startsWith('launchctl print')),
     [`launchctl bootout system/${LABEL}`, `launchctl enable system/${LABEL}`, `launchctl bootstrap system /Library/LaunchDaemons/${LABEL}.plist`],
@@ -42,7 +38,7 @@ t.test('config change, refused input, uninstall and purge', { skip: isRoot ? fal
   writeFileSync(join(root, 'var/log/cordon/cordon.log'), 'started\n');
   tools.clear();
   const removed = uninstall();
-  ok(t, removed, 'uninstall');
+  exitedOk(t, removed, 'uninstall');
   t.same(tools.calls().filter((c) => c.startsWith('launchctl') && !c.startsWith('launchctl print')), [`launchctl bootout system/${LABEL}`], 'boots the daemon out');
   for (const gone of [`Library/LaunchDaemons/${LABEL}.plist`, 'opt/cordon', 'etc/cordon', 'usr/local/bin/cordon', 'var/run/cordon', 'var/db/cordon/spool']) {
     t.notOk(existsSync(join(root, gone)), `${gone} removed`);
@@ -53,7 +49,7 @@ t.test('config change, refused input, uninstall and purge', { skip: isRoot ? fal
   t.notOk(tools.calls().some((c) => c.startsWith('dscl . -delete')), 'the _cordon group is kept');
 
   tools.clear();
-  ok(t, uninstall(['--purge']), 'uninstall --purge');
+  exitedOk(t, uninstall(['--purge']), 'uninstall --purge');
   t.notOk(existsSync(join(root, 'var/db/cordon')), '/var/db/cordon removed');
   t.notOk(existsSync(join(root, 'var/log/cordon')), '/var/log/cordon removed');
   t.ok(tools.calls().includes('dscl . -delete /Groups/_cordon'), 'the _cordon group is deleted');

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Bound on any script a deployment test runs. */
@@ -32,6 +33,11 @@ export function run(cmd: string, args: string[], env: Record<string, string | un
     timeout: SCRIPT_TIMEOUT_MS,
   });
   return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** Asserts that a script exited 0, with its stderr in the message when it did not. */
+export function exitedOk(t: Test, r: ScriptResult, what: string): void {
+  t.equal(r.code, 0, `${what} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`);
 }
 
 export interface Attrs {
