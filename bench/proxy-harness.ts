@@ -329,6 +329,17 @@ function connectRequest(target: Endpoint): string {
   return `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`;
 }
 
+type ConnectReply = { kind: 'partial' } | { kind: 'refused'; statusLine: string } | { kind: 'open'; rest: number };
+
+/** Reads a proxy's CONNECT reply from the bytes received so far; `rest` is how many tunnel bytes followed it. */
+function parseConnectReply(header: Buffer): ConnectReply {
+  const end = header.indexOf(CRLFCRLF);
+  if (end === -1) return { kind: 'partial' };
+  const head = header.subarray(0, end).toString('latin1');
+  if (!CONNECT_OK.test(head)) return { kind: 'refused', statusLine: head.split('\r\n')[0] };
+  return { kind: 'open', rest: header.length - end - CRLFCRLF.length };
+}
+
 export interface Download {
   bytes: number;
   seconds: number;
@@ -354,16 +365,15 @@ export function download(proxy: Endpoint | null, target: Endpoint, expected: num
     s.on('data', (chunk: Buffer) => {
       if (header !== null) {
         header = Buffer.concat([header, chunk]);
-        const end = header.indexOf(CRLFCRLF);
-        if (end === -1) return;
-        const head = header.subarray(0, end).toString('latin1');
-        if (!CONNECT_OK.test(head)) {
+        const reply = parseConnectReply(header);
+        if (reply.kind === 'partial') return;
+        if (reply.kind === 'refused') {
           clearTimeout(timer);
           s.destroy();
-          reject(new Error(`CONNECT refused: ${head.split('\r\n')[0]}`));
+          reject(new Error(`CONNECT refused: ${reply.statusLine}`));
           return;
         }
-        bytes += header.length - end - CRLFCRLF.length;
+        bytes += reply.rest;
         header = null;
         return;
       }
@@ -410,13 +420,11 @@ export function connectEcho(proxy: Endpoint | null, target: Endpoint, timeoutMs:
     s.on('data', (chunk: Buffer) => {
       if (header !== null) {
         header = Buffer.concat([header, chunk]);
-        const end = header.indexOf(CRLFCRLF);
-        if (end === -1) return;
-        const head = header.subarray(0, end).toString('latin1');
-        if (!CONNECT_OK.test(head)) return fail(new Error(`CONNECT refused: ${head.split('\r\n')[0]}`));
-        const rest = header.length - end - CRLFCRLF.length;
+        const reply = parseConnectReply(header);
+        if (reply.kind === 'partial') return;
+        if (reply.kind === 'refused') return fail(new Error(`CONNECT refused: ${reply.statusLine}`));
         header = null;
-        if (rest > 0) return fail(new Error('echo origin sent bytes before the client did'));
+        if (reply.rest > 0) return fail(new Error('echo origin sent bytes before the client did'));
         s.write('x');
         return;
       }
