@@ -132,7 +132,7 @@ export class EventPipeline implements EventEmitterPort {
   readonly identity: Identity;
   private readonly stamper: EventStamper;
   private readonly bus: BoundedQueue<CordonEvent>;
-  /** The newest events' JSON lines: flat strings, so holding them costs the GC little (objects would all be promoted). */
+  /** The newest events' JSON lines: one flat string each rather than an object graph per event. */
   private readonly recentRing: BoundedQueue<string>;
   private readonly subscribers = new Set<EventSubscriber>();
   private readonly audit: AuditLog;
@@ -384,11 +384,10 @@ export class EventPipeline implements EventEmitterPort {
         continue;
       }
       this.recentRing.pushEvicting(line);
-      if (this.sinks.length === 0) {
-        this.audit.append(logLine(line));
-      } else {
-        const record: SpoolRecord = { data: line, bytes: Buffer.byteLength(line, 'utf8'), timeMs: nowMs };
-        this.audit.append({ text: line, bytes: record.bytes! });
+      const entry = logLine(line);
+      this.audit.append(entry);
+      if (this.sinks.length > 0) {
+        const record: SpoolRecord = { data: line, bytes: entry.bytes, timeMs: nowMs };
         for (const sink of this.sinks) {
           if (!sink.spool.enqueue(record)) sink.unreportedDrops++;
         }

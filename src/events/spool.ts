@@ -88,8 +88,7 @@ export interface SpoolRecord {
    * One JSON line ending with "\n" (shared with the audit log and other
    * spools; never modified): its UTF-8 bytes, or the string itself, which is
    * encoded together with the rest of its chunk when written (one Buffer per
-   * chunk instead of one per event keeps allocation — and GC — off the
-   * proxy's path).
+   * chunk instead of one per event).
    */
   data: Buffer | string;
   /** UTF-8 length of `data`; computed when absent. */
