@@ -15,8 +15,15 @@ import type {
   MountResponse,
   ReloadResponse,
   SessionCreateResponse,
+  SessionHoldResponse,
   StatusResponse,
 } from './wire.js';
+
+/** A session tied to this process (ControlClient.holdSession). */
+export interface SessionHold {
+  /** Closes the hold's connection; the daemon then deletes the session. */
+  release(): void;
+}
 
 export const CLIENT_TIMEOUT_MS = 15_000;
 export const SYSTEM_SOCKET_LINUX = '/run/cordon/cordon.sock';
@@ -93,7 +100,11 @@ export class ControlClient {
   }
 
   async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.#raw(method, path, body);
+    return this.#parse<T>(await this.#raw(method, path, body));
+  }
+
+  /** Reads the whole body of `res` as JSON; an error status becomes a ClientError. */
+  async #parse<T>(res: IncomingMessage): Promise<T> {
     const chunks: Buffer[] = [];
     for await (const chunk of res) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
@@ -131,6 +142,49 @@ export class ControlClient {
 
   deleteSession(id: string): Promise<{ deleted: string }> {
     return this.#json('DELETE', `/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Ties session `id` to this process: the daemon deletes the session when
+   * the returned hold's connection closes, which includes this process
+   * dying from SIGKILL. Resolves once the daemon has confirmed the hold.
+   */
+  async holdSession(id: string): Promise<SessionHold> {
+    const res = await this.#raw('POST', `/v1/sessions/${encodeURIComponent(id)}/hold`);
+    if (res.statusCode !== 200) {
+      await this.#parse(res);
+      throw new ClientError(`cordon answered ${res.statusCode} to a session hold`, 'bad-response', res.statusCode ?? null);
+    }
+    // The hold is silent for as long as it lasts: no idle timeout.
+    res.socket.setTimeout(0);
+    const first = await new Promise<string>((resolveLine, reject) => {
+      let buffered = '';
+      const onData = (chunk: Buffer): void => {
+        buffered += chunk.toString('utf8');
+        const nl = buffered.indexOf('\n');
+        if (nl < 0) return;
+        res.off('data', onData);
+        res.off('end', onEnd);
+        res.pause();
+        resolveLine(buffered.slice(0, nl));
+      };
+      const onEnd = (): void => reject(new ClientError('cordon ended the session hold before confirming it', 'bad-response', 200));
+      res.on('data', onData);
+      res.once('end', onEnd);
+      res.once('error', reject);
+    });
+    let held: unknown;
+    try {
+      held = (JSON.parse(first) as Partial<SessionHoldResponse>).held;
+    } catch {
+      held = undefined;
+    }
+    if (held !== id) {
+      res.destroy();
+      throw new ClientError(`cordon confirmed a hold on ${String(held)}, not ${id}`, 'bad-response', 200);
+    }
+    res.on('error', () => undefined);
+    return { release: () => res.destroy() };
   }
 
   events(limit: number): Promise<EventsResponse> {

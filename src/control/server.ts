@@ -26,12 +26,15 @@ import {
   type MountRequestBody,
   type ReloadResponse,
   type SessionCreateResponse,
+  type SessionHoldResponse,
   type StatusResponse,
 } from './wire.js';
 
 export const CONTROL_HEADERS_TIMEOUT_MS = 5_000;
 export const CONTROL_REQUEST_TIMEOUT_MS = 30_000;
 export const FOLLOW_HEARTBEAT_MS = 15_000;
+/** `POST /v1/sessions/{id}/hold`: see holdSession. */
+const HOLD_SUFFIX = '/hold';
 
 export interface ControlDeps {
   status(): StatusResponse;
@@ -144,6 +147,13 @@ async function route(deps: ControlDeps, req: IncomingMessage, res: ServerRespons
     const out: SessionCreateResponse = { ...created, proxy: deps.proxyUrls(created.id, created.secret) };
     return send(res, 201, out);
   }
+  if (path.startsWith(`${API_PREFIX}/sessions/`) && path.endsWith(HOLD_SUFFIX)) {
+    const id = path.slice(`${API_PREFIX}/sessions/`.length, -HOLD_SUFFIX.length);
+    if (method !== 'POST') return methodNotAllowed(res, 'POST');
+    if (!SESSION_ID_PATTERN.test(id)) throw new WireError(`invalid session id`, 400, 'bad-request');
+    if (deps.sessions.get(id) === null) throw new WireError(`no session '${id}'`, 404, 'no-such-session');
+    return holdSession(deps, id, req, res);
+  }
   if (path.startsWith(`${API_PREFIX}/sessions/`)) {
     const id = path.slice(`${API_PREFIX}/sessions/`.length);
     if (method !== 'DELETE') return methodNotAllowed(res, 'DELETE');
@@ -170,6 +180,24 @@ async function route(deps: ControlDeps, req: IncomingMessage, res: ServerRespons
     return send(res, 200, await deps.reload());
   }
   sendError(res, 404, 'not-found', `no route ${method} ${path}`);
+}
+
+/**
+ * `POST /v1/sessions/{id}/hold`: ties the session to this connection. The
+ * answer is one line, then the response stays open; when the connection
+ * closes for any reason (the holder exited, crashed or was SIGKILLed, or the
+ * daemon is stopping) the session is deleted, so its credentials stop
+ * working with the process that owned them.
+ */
+function holdSession(deps: ControlDeps, id: string, req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  req.socket.setTimeout(0);
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  const first: SessionHoldResponse = { held: id };
+  res.write(JSON.stringify(first) + '\n');
+  res.once('close', () => {
+    deps.sessions.delete(id);
+  });
 }
 
 /** `follow=1`: the last `limit` events, then every new one, as NDJSON until the client goes away. */

@@ -77,6 +77,15 @@ export interface SessionCreateResponse extends Session {
   proxy: { http: string | null; socks: string | null };
 }
 
+/**
+ * The first line of `POST /v1/sessions/{id}/hold`. The response then stays
+ * open; when its connection closes (the holder exited, crashed or was
+ * killed) the daemon deletes the session.
+ */
+export interface SessionHoldResponse {
+  held: string;
+}
+
 export interface EventsResponse {
   events: CordonEvent[];
 }

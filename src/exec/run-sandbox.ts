@@ -4,12 +4,13 @@
  * under bubblewrap with cordon's proxy as its only way out, relays signals,
  * returns the command's exit status, and removes the session, the
  * placeholders it created and (through PID-namespace teardown) every helper
- * process afterwards.
+ * process afterwards. The session is also held (POST /v1/sessions/{id}/hold)
+ * for the run, so the daemon deletes it even when this process is SIGKILLed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { ControlClient } from '../control/client.js';
+import type { ControlClient, SessionHold } from '../control/client.js';
 import type { MountDecision } from '../decide/types.js';
 import { explainMount } from '../cli/explain.js';
 import { buildBwrapArgs, INFO_FD, READY_FD, READY_LINE, wrapperArgv } from './bwrap-args.js';
@@ -104,7 +105,10 @@ export async function runSandboxed(client: ControlClient, req: ExecRequest, warn
     const home = accountHome();
     const session = await client.createSession(req.labels);
     const placeholders: Placeholders = { created: [] };
+    let hold: SessionHold | null = null;
     try {
+      // Tied to this process: if it is killed outright, the daemon still deletes the session.
+      hold = await client.holdSession(session.id);
       relay.throwIfCancelled();
       const checked = await checkMounts(client, req, session.id, home, relay, warn);
       const mounts = planMounts(checked, placeholders);
@@ -136,6 +140,7 @@ export async function runSandboxed(client: ControlClient, req: ExecRequest, warn
     } finally {
       removePlaceholders(placeholders);
       await client.deleteSession(session.id).catch(() => undefined);
+      hold?.release();
     }
   } catch (err) {
     if (err instanceof Cancelled) return signalExitCode(err.signal);

@@ -112,6 +112,59 @@ t.test('sessions: create, use in mounts, delete', async (t) => {
   await t.rejects(client.mount({ path: '/tmp', access: 'ro', session: s.id }), { status: 404, code: 'no-such-session' });
 });
 
+async function until(cond: () => boolean, tries = 200, stepMs = 10): Promise<boolean> {
+  for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, stepMs));
+  return cond();
+}
+
+t.test('session hold: the session lives while its holder is connected and goes with it', async (t) => {
+  const { client, deps } = await setup(t);
+  const kept = await client.createSession({ team: 'web' });
+  const held = await client.createSession({ team: 'web' });
+  const hold = await client.holdSession(held.id);
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(deps.sessions.list().map((s) => s.id).sort(), [kept.id, held.id].sort(), 'both sessions exist while the hold is open');
+  t.equal((await client.mount({ path: '/tmp', access: 'ro', session: held.id })).profile, 'sess', 'the held session still works');
+  hold.release();
+  t.ok(await until(() => deps.sessions.get(held.id) === null), 'the held session is deleted when its connection closes');
+  t.not(deps.sessions.get(kept.id), null, 'a session without a hold is untouched');
+});
+
+t.test('session hold: a holder that ends without a word (killed process) still removes the session', async (t) => {
+  const { path, deps } = await setup(t);
+  const s = deps.sessions.create({ team: 'web' });
+  // A separate process holds the session, then is SIGKILLed: nothing of it can say goodbye.
+  const script = `
+    const { ControlClient } = await import(${JSON.stringify(new URL('../../src/control/client.ts', import.meta.url).href)});
+    await new ControlClient(${JSON.stringify(path)}).holdSession(${JSON.stringify(s.id)});
+    process.stdout.write('held\\n');
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const said = await new Promise<string>((resolve) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    child.on('exit', () => resolve(out.trim()));
+  });
+  t.equal(said, 'held', 'the child process holds the session');
+  t.not(deps.sessions.get(s.id), null, 'the session exists while the holder lives');
+  child.kill('SIGKILL');
+  t.ok(await until(() => deps.sessions.get(s.id) === null), 'SIGKILL of the holder deleted the session');
+});
+
+t.test('session hold: unknown or deleted sessions cannot be held', async (t) => {
+  const { client, path } = await setup(t);
+  await t.rejects(client.holdSession('s_' + '0'.repeat(24)), { status: 404, code: 'no-such-session' });
+  const s = await client.createSession({});
+  await client.deleteSession(s.id);
+  await t.rejects(client.holdSession(s.id), { status: 404, code: 'no-such-session' }, 'a deleted session cannot be revived by a hold');
+  const res = await unixRequest(path, 'GET', `/v1/sessions/${s.id}/hold`);
+  t.equal(res.status, 405, 'only POST holds');
+});
+
 t.test('GET /v1/events with limit, and follow streams NDJSON', async (t) => {
   const { client, deps } = await setup(t);
   const { events } = await client.events(2);
@@ -165,6 +218,8 @@ const badInputs: [string, string, string, string | undefined, number, RegExp][] 
   ['path traversal in session id', 'DELETE', '/v1/sessions/..%2F..%2Fstatus', undefined, 400, /invalid session id/],
   ['dot-dot in the path is normalised, never reaches another route with DELETE', 'DELETE', '/v1/sessions/../status', undefined, 405, /use GET/],
   ['session id with encoded NUL', 'DELETE', '/v1/sessions/s_%00', undefined, 400, /invalid session id/],
+  ['hold with a traversal in the session id', 'POST', '/v1/sessions/..%2Fx/hold', undefined, 400, /invalid session id/],
+  ['hold with no session id', 'POST', '/v1/sessions//hold', undefined, 400, /invalid session id/],
   ['events limit not a number', 'GET', '/v1/events?limit=abc', undefined, 400, /limit/],
   ['events limit zero', 'GET', '/v1/events?limit=0', undefined, 400, /limit/],
   ['events unknown parameter', 'GET', '/v1/events?since=1', undefined, 400, /unknown query parameter 'since'/],
