@@ -45,15 +45,23 @@ import type { CordonEvent } from './types.js';
 import { UlidFactory } from './ulid.js';
 
 export const DEFAULT_SPOOL_QUEUE_CAPACITY = 65_536;
-export const DEFAULT_FSYNC_INTERVAL_MS = 50;
+/**
+ * At most this long between a write and its fsync (a power loss can take
+ * that much written data). Every fsync is a thread-pool round trip: with
+ * 50 ms here and a 10 ms write delay, a sink cost ~7 µs more CPU per event
+ * at 5,000 events/s than with 250 ms and 50 ms (bench/sink-cost.bench.ts).
+ */
+export const DEFAULT_FSYNC_INTERVAL_MS = 250;
 export const DEFAULT_FSYNC_EVERY_RECORDS = 4096;
 /**
  * Queued records wait up to this long before they are written, so events
  * trickling in one per request become one write instead of thousands (each
  * write is a libuv pool round trip; unbatched, the spool cost the proxy ~40 µs
- * of CPU per request). sync(), close() and a due fsync do not wait.
+ * of CPU per request, and 10 ms still cost several µs per event). A daemon
+ * killed outright loses at most this much not-yet-accepted work.
+ * sync(), close() and a due fsync do not wait.
  */
-export const DEFAULT_WRITE_DELAY_MS = 10;
+export const DEFAULT_WRITE_DELAY_MS = 50;
 /**
  * The cursor file is rewritten at most this often (and at close): one
  * tmp-write + fsync + rename per acknowledged batch was the sink's largest
