@@ -11,7 +11,9 @@
  *
  * Writing: records wait in a bounded in-memory queue (full → counted drop,
  * never a wait), up to DEFAULT_WRITE_DELAY_MS so that a trickle becomes one
- * write, and one writer appends them in chunks to the head segment;
+ * write (records that arrive while a write is in flight wait too, unless
+ * WRITE_NOW_RECORDS are queued), and one writer appends them in chunks to
+ * the head segment;
  * the head rolls at segmentMaxBytes. fsync is batched: at most every
  * fsyncIntervalMs, or at once after fsyncEveryRecords. `sync()` resolves when
  * everything queued before the call is written and fsynced.
@@ -70,7 +72,7 @@ export const DEFAULT_WRITE_DELAY_MS = 50;
  */
 export const DEFAULT_CURSOR_PERSIST_DELAY_MS = 1000;
 /** This many queued records are written without waiting for the write delay. */
-const WRITE_NOW_RECORDS = 1024;
+export const WRITE_NOW_RECORDS = 1024;
 export const MIN_SEGMENT_BYTES = 4096;
 export const MAX_SEGMENT_BYTES = 16 * 1024 * 1024;
 /** The cap is enforced in whole segments; this many segments fit under it. */
@@ -134,6 +136,8 @@ export interface SpoolOptions {
   memoryTailMaxBytes?: number;
   onLoss?: (count: number, reason: SpoolLossReason) => void;
   onError?: (error: Error, what: string) => void;
+  /** How a chunk reaches the head segment; default: write(2) until all of it is written. Tests slow it down. */
+  writeData?: (handle: FileHandle, data: Buffer) => Promise<void>;
 }
 
 export interface SpoolBatch {
@@ -437,6 +441,8 @@ export class Spool {
   private writeTimer: NodeJS.Timeout | null = null;
   /** The write delay has passed (or is skipped): the next kick writes. */
   private writeDue = false;
+  /** Set by close(): everything queued is written now, no write delay. */
+  private flushing = false;
   private pumping: Promise<void> | null = null;
   private persistChain: Promise<void> = Promise.resolve();
   private readonly cursorPersistDelayMs: number;
@@ -645,6 +651,7 @@ export class Spool {
   /** Writes what is queued, fsyncs, persists the cursor and closes files. */
   async close(): Promise<void> {
     if (this.closing) return;
+    this.flushing = true;
     this.fsyncDue = true;
     this.kick();
     while (this.pumping !== null) await this.pumping;
@@ -678,7 +685,7 @@ export class Spool {
       this.settleSyncWaiters();
       return;
     }
-    if (!this.writeDue && !this.fsyncDue && this.syncWaiters.length === 0 && this.queue.length < WRITE_NOW_RECORDS && this.writeDelayMs > 0) {
+    if (!this.writeDue && this.delayNextWrite()) {
       if (this.writeTimer === null && !this.closing) {
         this.writeTimer = setTimeout(() => {
           this.writeTimer = null;
@@ -702,6 +709,11 @@ export class Spool {
       });
   }
 
+  /** Whether the queued records wait for the write delay instead of being written now. */
+  private delayNextWrite(): boolean {
+    return !this.flushing && !this.fsyncDue && this.syncWaiters.length === 0 && this.queue.length < WRITE_NOW_RECORDS && this.writeDelayMs > 0;
+  }
+
   /**
    * One writer: a due fsync (interval or record count) goes before the next
    * chunk, so a sustained flood cannot starve durability; a sync() waiter
@@ -717,6 +729,10 @@ export class Spool {
       }
       if (this.queue.length > 0) {
         await this.writeChunk();
+        // What arrived during the write waits for the write delay too (kick()
+        // arms it when this returns). Writing it at once kept a busy proxy in
+        // a loop of tiny writes, one thread-pool round trip per few events.
+        if (this.delayNextWrite()) return;
         continue;
       }
       return;
@@ -759,7 +775,7 @@ export class Spool {
       return;
     }
     try {
-      await writeFully(head.handle!, data);
+      await (this.options.writeData ?? writeFully)(head.handle!, data);
     } catch (err) {
       // The head may now end in a partial line; seal it at its last good size.
       await head.handle?.close().catch(() => undefined);

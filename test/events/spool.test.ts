@@ -10,7 +10,7 @@ import { appendFile, cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { Spool } from '../../src/events/spool.js';
+import { Spool, WRITE_NOW_RECORDS } from '../../src/events/spool.js';
 import type { SpoolBatch, SpoolLossReason, SpoolOptions, SpoolRecord } from '../../src/events/spool.js';
 import type { CordonEvent } from '../../src/events/types.js';
 import { ALL_INPUTS, stampedEvents } from '../helpers/event-fixtures.js';
@@ -458,3 +458,40 @@ t.test('records given as strings (multi-byte UTF-8) are spooled byte for byte li
   t.equal(spool.stats().spooledBytes, Buffer.byteLength(expected), 'byte accounting counts UTF-8 bytes, not characters');
   await spool.close();
 });
+
+t.test('records that arrive during a write wait for the write delay (no loop of tiny writes under load)', async (t) => {
+  const dir = await tempDir(t);
+  // Writes are held until the test releases them: a busy machine's slow thread pool.
+  const writes: { bytes: number; release: () => void }[] = [];
+  const writeData = async (handle: import('node:fs/promises').FileHandle, data: Buffer): Promise<void> => {
+    await new Promise<void>((release) => writes.push({ bytes: data.length, release }));
+    await handle.write(data, 0, data.length);
+  };
+  const { spool } = await openSpool(dir, { writeDelayMs: 60_000, writeData });
+  const events = mixedEvents(WRITE_NOW_RECORDS + 5);
+  // A full queue is written at once, without the delay.
+  for (const e of events.slice(0, WRITE_NOW_RECORDS)) spool.enqueue(record(e));
+  const writesReach = async (n: number): Promise<void> => {
+    for (let i = 0; i < 400 && writes.length < n; i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  await writesReach(1);
+  t.equal(writes.length, 1, 'the full queue went to disk at once');
+  // Five more arrive while that write is in flight.
+  for (const e of events.slice(WRITE_NOW_RECORDS)) spool.enqueue(record(e));
+  const version = spool.dataVersion;
+  writes[0]!.release();
+  await spool.waitForData(version);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  t.equal(writes.length, 1, 'the five that arrived meanwhile were not written straight after (old behaviour: one write per few events)');
+  t.equal(spool.stats().inMemory, 5, 'they wait in memory for the write delay');
+  // close() writes what is queued without waiting for the delay.
+  const closing = spool.close();
+  await writesReach(2);
+  t.equal(writes.length, 2, 'close() writes the rest at once');
+  writes[1]!.release();
+  await closing;
+  const reopened = await openSpool(dir);
+  t.same(await drain(reopened.spool, 500), events.map((e) => e.id), 'every record is on disk, in order');
+  await reopened.spool.close();
+});
+
