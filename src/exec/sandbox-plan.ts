@@ -127,6 +127,13 @@ function coveringMount(p: string, mounts: PlannedMount[]): PlannedMount | null {
   return best;
 }
 
+/** Puts a deny mask over `real` (a real path) in the deepest mount that shows it, unless one is there already. */
+function denyInCoveringMount(mounts: PlannedMount[], real: string, kind: 'file' | 'dir'): void {
+  const m = coveringMount(real, mounts);
+  if (m === null || m.masks.some((mask) => mask.path === real && mask.access === 'deny')) return;
+  m.masks.push({ path: real, access: 'deny', kind });
+}
+
 /**
  * cordon's own sockets are never reachable through a mount: the status
  * socket would let the agent register a session with other labels (another
@@ -140,9 +147,7 @@ export function hideOwnSockets(mounts: PlannedMount[], sockets: string[]): void 
     } catch {
       continue;
     }
-    const m = coveringMount(real, mounts);
-    if (m === null || m.masks.some((mask) => mask.path === real && mask.access === 'deny')) continue;
-    m.masks.push({ path: real, access: 'deny', kind: 'file' });
+    denyInCoveringMount(mounts, real, 'file');
   }
 }
 
@@ -162,9 +167,7 @@ export function hideStateDir(mounts: PlannedMount[], stateDir: string): void {
   for (const m of mounts) {
     if (isWithin(m.path, real)) throw new PlanError(`--mount ${m.path} is inside cordon's state directory ${real}`);
   }
-  const m = coveringMount(real, mounts);
-  if (m === null || m.masks.some((mask) => mask.path === real && mask.access === 'deny')) return;
-  m.masks.push({ path: real, access: 'deny', kind: 'dir' });
+  denyInCoveringMount(mounts, real, 'dir');
 }
 
 /** The real home is given a private empty tmpfs unless a mount shows it (or a part of it above). */

@@ -10,6 +10,7 @@ import type { StatusResponse } from '../../src/control/wire.js';
 import type { CordonEvent } from '../../src/events/types.js';
 import type { MountDecision, NetworkDecision } from '../../src/decide/types.js';
 import { unixRequest } from '../helpers/unix-http.js';
+import { waitUntil } from '../helpers/exec-run.js';
 
 const policyStatus = {
   name: 'test', revision: 3, digest: 'sha256:abc', source: '/tmp/p.yaml', key_id: null, loaded_at: new Date().toISOString(),
@@ -112,10 +113,8 @@ t.test('sessions: create, use in mounts, delete', async (t) => {
   await t.rejects(client.mount({ path: '/tmp', access: 'ro', session: s.id }), { status: 404, code: 'no-such-session' });
 });
 
-async function until(cond: () => boolean, tries = 200, stepMs = 10): Promise<boolean> {
-  for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, stepMs));
-  return cond();
-}
+/** Polls of waitUntil (25 ms each) before a deletion counts as not happening: 2 s. */
+const DELETE_WAIT_TRIES = 80;
 
 t.test('session hold: the session lives while its holder is connected and goes with it', async (t) => {
   const { client, deps } = await setup(t);
@@ -126,7 +125,7 @@ t.test('session hold: the session lives while its holder is connected and goes w
   t.same(deps.sessions.list().map((s) => s.id).sort(), [kept.id, held.id].sort(), 'both sessions exist while the hold is open');
   t.equal((await client.mount({ path: '/tmp', access: 'ro', session: held.id })).profile, 'sess', 'the held session still works');
   hold.release();
-  t.ok(await until(() => deps.sessions.get(held.id) === null), 'the held session is deleted when its connection closes');
+  t.ok(await waitUntil(() => deps.sessions.get(held.id) === null, DELETE_WAIT_TRIES), 'the held session is deleted when its connection closes');
   t.not(deps.sessions.get(kept.id), null, 'a session without a hold is untouched');
 });
 
@@ -152,7 +151,7 @@ t.test('session hold: a holder that ends without a word (killed process) still r
   t.equal(said, 'held', 'the child process holds the session');
   t.not(deps.sessions.get(s.id), null, 'the session exists while the holder lives');
   child.kill('SIGKILL');
-  t.ok(await until(() => deps.sessions.get(s.id) === null), 'SIGKILL of the holder deleted the session');
+  t.ok(await waitUntil(() => deps.sessions.get(s.id) === null, DELETE_WAIT_TRIES), 'SIGKILL of the holder deleted the session');
 });
 
 t.test('session hold: unknown or deleted sessions cannot be held', async (t) => {
