@@ -23,6 +23,7 @@ export const CORDON_MAIN = join(BUILD_DIR, 'src', 'cli', 'main.js');
 const ORIGIN_MAIN = join(HERE, 'loopback-origin.js');
 export const SQUID_BIN = '/usr/sbin/squid';
 export const WRK_BIN = '/usr/bin/wrk';
+export const TASKSET_BIN = '/usr/bin/taskset';
 export const LOOPBACK = '127.0.0.1';
 
 const STARTUP_TIMEOUT_MS = 20_000;
@@ -451,7 +452,26 @@ export interface WrkResult {
  * absolute URI for the origin (with the origin's Host), which is what a
  * client configured with HTTP_PROXY sends. proxy null = straight at the origin.
  */
-export async function runWrk(proxy: Endpoint | null, origin: Endpoint, args: { threads: number; connections: number; seconds: number }, dir: string): Promise<WrkResult> {
+/**
+ * Pins every thread of `pid` to `cpuList` (taskset syntax, e.g. "0" or "1-3").
+ * Benchmarks that compare daemons pin them so that the scheduler's placement
+ * (proxy and load generator sharing a core or not) does not decide the result.
+ */
+export function pinProcess(pid: number, cpuList: string): void {
+  execFileSync(TASKSET_BIN, ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
+}
+
+/** Whether pinning is possible here: taskset present and at least two cores. */
+export function canPin(cores: number): boolean {
+  return cores >= 2 && existsSync(TASKSET_BIN);
+}
+
+export async function runWrk(
+  proxy: Endpoint | null,
+  origin: Endpoint,
+  args: { threads: number; connections: number; seconds: number; cpuList?: string },
+  dir: string,
+): Promise<WrkResult> {
   const authority = `${origin.host}:${origin.port}`;
   const script = join(dir, 'absolute-uri.lua');
   mkdirSync(dir, { recursive: true });
@@ -460,7 +480,10 @@ export async function runWrk(proxy: Endpoint | null, origin: Endpoint, args: { t
   const wrkArgs = [`-t${args.threads}`, `-c${args.connections}`, `-d${args.seconds}s`, '--latency', '--timeout', '5s'];
   if (proxy !== null) wrkArgs.push('-s', script);
   wrkArgs.push(url);
-  const child = spawn(WRK_BIN, wrkArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child =
+    args.cpuList === undefined
+      ? spawn(WRK_BIN, wrkArgs, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(TASKSET_BIN, ['-c', args.cpuList, WRK_BIN, ...wrkArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = collect(child);
   const code = await new Promise<number | null>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), (args.seconds + 30) * 1000);
