@@ -250,17 +250,26 @@ function batchView(b: SpoolBatch): Record<string, unknown> {
   };
 }
 
-t.test('memory tail: a batch served from memory equals the disk read of the same range, byte for byte', async (t) => {
+/**
+ * Writes `events` in `writes` separate writes, then reads every batch twice,
+ * from the writing spool (its memory tail) and from a copy of the directory
+ * (a recovering spool can only read the disk), with changing batch limits.
+ */
+async function compareMemoryWithDisk(t: Test, segmentMaxBytes: number, writes: number, segments: 'many' | 'one'): Promise<void> {
   const dir = await tempDir(t);
-  const { spool: live } = await openSpool(dir, { segmentMaxBytes: 4096 });
+  const { spool: live } = await openSpool(dir, { segmentMaxBytes });
   const events = mixedEvents(120);
-  for (const e of events) live.enqueue(record(e));
-  await live.sync();
+  const perWrite = Math.ceil(events.length / writes);
+  for (let w = 0; w < writes; w++) {
+    for (const e of events.slice(w * perWrite, (w + 1) * perWrite)) live.enqueue(record(e));
+    await live.sync();
+  }
   // The same bytes in a second directory: a fresh spool there recovers them, so it can only read the disk.
   const copy = await tempDir(t);
   await cp(dir, copy, { recursive: true });
-  const { spool: fresh } = await openSpool(copy, { segmentMaxBytes: 4096 });
-  t.ok(live.stats().segments > 2, `the range spans ${live.stats().segments} segments`);
+  const { spool: fresh } = await openSpool(copy, { segmentMaxBytes });
+  if (segments === 'many') t.ok(live.stats().segments > 2, `the range spans ${live.stats().segments} segments`);
+  else t.equal(live.stats().segments, 1, `the ${writes} writes share one segment`);
   const limits: [number, number][] = [
     [1, 1024 * 1024],
     [7, 1024 * 1024],
@@ -296,6 +305,17 @@ t.test('memory tail: a batch served from memory equals the disk read of the same
   t.equal(live.stats().segments, 1, 'finished segments were deleted after the acks');
   await live.close();
   await fresh.close();
+}
+
+t.test('memory tail: a batch served from memory equals the disk read of the same range, byte for byte', async (t) => {
+  await t.test('one write over many small segments (batches start inside a written chunk)', async (t) => {
+    await compareMemoryWithDisk(t, 4096, 1, 'many');
+    t.end();
+  });
+  await t.test('many writes into one segment (batches span several written chunks)', async (t) => {
+    await compareMemoryWithDisk(t, 16 * 1024 * 1024, 9, 'one');
+    t.end();
+  });
 });
 
 t.test('memory tail: a reader behind by more than the tail cap reads the disk until it catches up', async (t) => {
