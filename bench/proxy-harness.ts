@@ -448,11 +448,6 @@ export interface WrkResult {
 }
 
 /**
- * wrk has no proxy option: point it at the proxy and make every request an
- * absolute URI for the origin (with the origin's Host), which is what a
- * client configured with HTTP_PROXY sends. proxy null = straight at the origin.
- */
-/**
  * Pins every thread of `pid` to `cpuList` (taskset syntax, e.g. "0" or "1-3").
  * Benchmarks that compare daemons pin them so that the scheduler's placement
  * (proxy and load generator sharing a core or not) does not decide the result.
@@ -466,6 +461,11 @@ export function canPin(cores: number): boolean {
   return cores >= 2 && existsSync(TASKSET_BIN);
 }
 
+/**
+ * wrk has no proxy option: point it at the proxy and make every request an
+ * absolute URI for the origin (with the origin's Host), which is what a
+ * client configured with HTTP_PROXY sends. proxy null = straight at the origin.
+ */
 export async function runWrk(
   proxy: Endpoint | null,
   origin: Endpoint,

@@ -52,7 +52,7 @@ const WRK_CONNECTIONS = 50;
 const WRK_SECONDS = 5;
 /** The daemon's JIT needs ~8 s of this load before its per-request cost settles. */
 const WRK_WARMUP_SECONDS = 10;
-/** Rounds per contender, each running all three in a rotating order. */
+/** Rounds; each runs all four daemons in a rotating order. */
 const ROUNDS = 8;
 /** When pinned: the daemons' core; wrk and the origin get the others. */
 const DAEMON_CPU = '0';
