@@ -6,6 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { DaemonConfig } from './config.js';
 import { CountingEmitter } from './metrics.js';
@@ -19,7 +20,8 @@ import { SessionRegistry, ANONYMOUS_SESSION_ID } from '../sessions/registry.js';
 import { createResolver } from '../proxy/resolver.js';
 import { startProxy, type ProxyServer } from '../proxy/server.js';
 import { startControlServer, type ControlDeps, type ControlServer } from '../control/server.js';
-import { prepareSocketPath } from '../control/socket-file.js';
+import { prepareSocketPath, SOCKET_DIR_MODE } from '../control/socket-file.js';
+import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { WireError, type ReloadResponse, type StatusResponse } from '../control/wire.js';
 import { homeError } from './home-check.js';
 import { decideFully } from '../decide/full-network.js';
@@ -29,6 +31,7 @@ import { CLI_VERSION } from '../cli/program.js';
 export const DRAIN_DEADLINE_MS = 10_000;
 export const SESSION_SWEEP_INTERVAL_MS = 30_000;
 const MS_PER_S = 1000;
+const STATE_DIR_MODE = 0o750;
 
 export interface RunningDaemon {
   readonly config: DaemonConfig;
@@ -48,12 +51,55 @@ function tcpUrl(scheme: string, listen: string | null, id: string, secret: strin
   return `${scheme}://${encodeURIComponent(id)}:${encodeURIComponent(secret)}@${listen}`;
 }
 
+/** Lock file of the state directory (instance-lock.ts). */
+export const STATE_LOCK_FILE = 'cordon.lock';
+/** The socket's lock file is the socket path with this suffix. */
+export const SOCKET_LOCK_SUFFIX = '.lock';
+
+/**
+ * One daemon per socket path and per state dir, taken before anything a
+ * running daemon owns is touched (audit log, spool, last-good cache, socket).
+ * Returns the release function.
+ */
+function lockInstance(config: DaemonConfig, logger: Logger): () => void {
+  mkdirSync(dirname(config.socket), { recursive: true, mode: SOCKET_DIR_MODE });
+  const socketLock = acquireInstanceLock(config.socket + SOCKET_LOCK_SUFFIX, {
+    held: (o) => `another cordon is already listening on ${config.socket} (pid ${o.pid}); stop it first or choose --socket`,
+  });
+  let stateLock: InstanceLock;
+  try {
+    mkdirSync(config.state_dir, { recursive: true, mode: STATE_DIR_MODE });
+    stateLock = acquireInstanceLock(join(config.state_dir, STATE_LOCK_FILE), {
+      held: (o) => `another cordon (pid ${o.pid}) is already using state dir ${config.state_dir}; stop it first or choose --state-dir`,
+    });
+  } catch (err) {
+    socketLock.release();
+    throw err;
+  }
+  for (const lock of [socketLock, stateLock]) {
+    if (lock.tookOverFrom !== null) logger.info({ lock: lock.path, previous_pid: lock.tookOverFrom.pid }, 'took over the lock of a daemon that is gone');
+  }
+  return () => {
+    stateLock.release();
+    socketLock.release();
+  };
+}
+
 export async function startDaemon(config: DaemonConfig, logger: Logger = pino({ name: 'cordon' }, pino.destination(2))): Promise<RunningDaemon> {
+  const releaseLocks = lockInstance(config, logger);
+  try {
+    return await startLocked(config, logger, releaseLocks);
+  } catch (err) {
+    releaseLocks();
+    throw err;
+  }
+}
+
+async function startLocked(config: DaemonConfig, logger: Logger, releaseLocks: () => void): Promise<RunningDaemon> {
   const startedAt = Date.now();
-  // The status socket is the one-daemon-per-path lock: refuse to start beside a
-  // live daemon before touching anything it owns (audit log, spool, last-good cache).
+  // With the socket lock held, a socket that still answers belongs to a daemon
+  // that does not lock (an older cordon): refuse rather than take it.
   await prepareSocketPath(config.socket);
-  mkdirSync(config.state_dir, { recursive: true, mode: 0o750 });
 
   const pipeline = new EventPipeline({
     stateDir: config.state_dir,
@@ -222,6 +268,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = pino({ 
       await store.close();
       clearInterval(sweep);
       await pipeline.close();
+      releaseLocks();
       logger.info('stopped');
       resolveDone(0);
     })();

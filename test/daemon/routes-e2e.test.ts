@@ -395,6 +395,32 @@ t.test('socket hijack: a second daemon on the same socket and state dir fails an
   t.same(foreign, [], "the failed daemon wrote nothing into the first daemon's audit log");
 });
 
+t.test('a second daemon on its own socket but the same state dir is refused: it would interleave the audit log and re-send the spool', async (t) => {
+  const own = mkdtempSync(join(tmpdir(), 'cordon-second-'));
+  const socket = join(own, 'second.sock');
+  const second = spawnCordonRun(['--listen', '127.0.0.1:0', '--socket', socket, '--state-dir', d.stateDir, '--policy', d.policyPath ?? '']);
+  t.teardown(() => second.kill('SIGKILL'));
+  const code = await exitWithin(second);
+  t.not(code, 'running', 'the second daemon exits');
+  t.not(code, 0, 'with a non-zero status');
+  t.match(second.stderr(), `another cordon (pid ${d.child.pid}) is already using state dir ${d.stateDir}`, 'and names the daemon and the dir');
+  t.notOk(existsSync(socket), 'it never listened on its socket');
+  t.notOk(existsSync(`${socket}.lock`), 'and released its socket lock');
+  t.equal((await d.client.status()).pid, d.child.pid, 'the first daemon keeps answering');
+});
+
+t.test('a second daemon on the same socket with its own state dir is refused before it writes anything', async (t) => {
+  const stateDir = join(mkdtempSync(join(tmpdir(), 'cordon-second-')), 'state');
+  const second = spawnCordonRun(['--listen', '127.0.0.1:0', '--socket', d.socket, '--state-dir', stateDir, '--policy', d.policyPath ?? '']);
+  t.teardown(() => second.kill('SIGKILL'));
+  const code = await exitWithin(second);
+  t.not(code, 'running', 'the second daemon exits');
+  t.not(code, 0, 'with a non-zero status');
+  t.match(second.stderr(), `another cordon is already listening on ${d.socket} (pid ${d.child.pid})`, 'and names the daemon');
+  t.notOk(existsSync(stateDir), 'its state dir was never created');
+  t.equal((await d.client.status()).pid, d.child.pid, 'the first daemon keeps answering');
+});
+
 t.test('a stale socket left by a SIGKILLed daemon is replaced', async (t) => {
   const first = await startDaemon({ policyText });
   await first.stop('SIGKILL');
