@@ -25,7 +25,7 @@ import { sinksConfigErrors } from './sink-config.js';
 import type { SinkConfig, SinkType } from './sink-config.js';
 import { createTransport } from './sinks/create-transport.js';
 import { Spool } from './spool.js';
-import type { SpoolLossReason, SpoolRecord } from './spool.js';
+import type { SpoolLossReason } from './spool.js';
 import { EventStamper, resolveIdentity } from './stamp.js';
 import type { Identity, IdentityConfig } from './stamp.js';
 import type { CordonEvent, DaemonEvent, EventEmitterPort, EventInput } from './types.js';
@@ -384,13 +384,9 @@ export class EventPipeline implements EventEmitterPort {
         continue;
       }
       this.recentRing.pushEvicting(line);
-      const entry = logLine(line);
-      this.audit.append(entry);
-      if (this.sinks.length > 0) {
-        const record: SpoolRecord = { data: line, bytes: entry.bytes, timeMs: nowMs };
-        for (const sink of this.sinks) {
-          if (!sink.spool.enqueue(record)) sink.unreportedDrops++;
-        }
+      this.audit.append(logLine(line));
+      for (const sink of this.sinks) {
+        if (!sink.spool.enqueue(line, nowMs)) sink.unreportedDrops++;
       }
       for (const fn of this.subscribers) {
         try {

@@ -9,11 +9,11 @@
  *          cursor.json   {"seq":N,"offset":BYTES,"line":LINES}  everything before is acknowledged
  *          poisoned/<ULID>.jsonl + .meta.json      batches the upstream rejected for good
  *
- * Writing: records wait in a bounded in-memory queue (full → counted drop,
+ * Writing: lines wait in a bounded in-memory queue (full → counted drop,
  * never a wait), up to DEFAULT_WRITE_DELAY_MS so that a trickle becomes one
- * write (records that arrive while a write is in flight wait too, unless
- * WRITE_NOW_RECORDS are queued), and one writer appends them in chunks to
- * the head segment;
+ * write (lines that arrive while a write is in flight wait too, unless
+ * WRITE_NOW_RECORDS are queued), and one writer encodes them into a reused
+ * stage and appends them in chunks to the head segment;
  * the head rolls at segmentMaxBytes. fsync is batched: at most every
  * fsyncIntervalMs, or at once after fsyncEveryRecords. `sync()` resolves when
  * everything queued before the call is written and fsynced.
@@ -23,9 +23,9 @@
  * every segment is sealed and scanned; a torn last line (a crash mid-write)
  * is excluded and counted; appends go to a new segment.
  *
- * Memory tail: the records this process wrote last (up to
+ * Memory tail: the chunks this process wrote last (their lines up to
  * MEMORY_TAIL_MAX_BYTES) are also kept in memory with their segment and
- * offset. A sender that keeps up reads its batch from there: no file read,
+ * offset (spool-memory.ts: no object per event). A sender that keeps up reads its batch from there: no file read,
  * no JSON.parse (the batch's `data` is the spooled bytes, and `events` is
  * parsed only if a transport asks for objects). Re-reading and re-parsing
  * every line cost ~20 µs of main-thread CPU per event. A sender further
@@ -42,7 +42,7 @@
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BoundedQueue } from './bounded-queue.js';
+import { LineQueue, MemoryBatch, MemoryTail } from './spool-memory.js';
 import type { CordonEvent } from './types.js';
 import { UlidFactory } from './ulid.js';
 
@@ -88,38 +88,14 @@ const NEWLINE = 0x0a;
 const READ_RETRY_LIMIT = 64;
 /** Default cap of the memory tail per spool: enough for a sender that keeps up, small next to the disk spool. */
 export const MEMORY_TAIL_MAX_BYTES = 4 * 1024 * 1024;
-/** The tail's array is compacted once at least this many dropped slots make up half of it. */
-const TAIL_COMPACT_MIN_SLOTS = 1024;
+/** The stage chunks are encoded into starts this big and grows for a longer line. */
+const STAGE_INITIAL_BYTES = CHUNK_MAX_BYTES;
+/** Lines per chunk the scratch arrays hold before they double. */
+const SCRATCH_INITIAL_LINES = 1024;
+/** A UTF-16 code unit encodes to at most this many UTF-8 bytes. */
+const MAX_UTF8_BYTES_PER_UNIT = 3;
 
 export type SpoolLossReason = 'spool-full' | 'spool-torn' | 'spool-corrupt' | 'spool-write-error';
-
-export interface SpoolRecord {
-  /**
-   * One JSON line ending with "\n" (shared with the audit log and other
-   * spools; never modified): its UTF-8 bytes, or the string itself, which is
-   * encoded together with the rest of its chunk when written (one Buffer per
-   * chunk instead of one per event).
-   */
-  data: Buffer | string;
-  /** UTF-8 length of `data`; computed when absent. */
-  bytes?: number;
-  /** Event time, for the oldest-unsent age. */
-  timeMs: number;
-}
-
-function recordBytes(r: SpoolRecord): number {
-  return r.bytes ?? (typeof r.data === 'string' ? Buffer.byteLength(r.data, 'utf8') : r.data.length);
-}
-
-/** The bytes of `records` (of `bytes` UTF-8 bytes in all) as one Buffer. */
-function chunkOf(records: readonly SpoolRecord[], bytes: number): Buffer {
-  if (records.every((r) => typeof r.data === 'string')) {
-    const out = Buffer.from(records.map((r) => r.data as string).join(''), 'utf8');
-    if (out.length !== bytes) throw new Error(`spool chunk is ${out.length} bytes, its records say ${bytes}`);
-    return out;
-  }
-  return Buffer.concat(records.map((r) => (typeof r.data === 'string' ? Buffer.from(r.data, 'utf8') : r.data)), bytes);
-}
 
 export interface SpoolOptions {
   dir: string;
@@ -132,7 +108,7 @@ export interface SpoolOptions {
   writeDelayMs?: number;
   /** Default DEFAULT_CURSOR_PERSIST_DELAY_MS; 0 rewrites the cursor file on every ack. */
   cursorPersistDelayMs?: number;
-  /** Bytes of just-written records kept in memory for readBatch; default MEMORY_TAIL_MAX_BYTES, 0 turns the tail off. */
+  /** Bytes of just-written lines kept in memory for readBatch; default MEMORY_TAIL_MAX_BYTES, 0 turns the tail off. */
   memoryTailMaxBytes?: number;
   onLoss?: (count: number, reason: SpoolLossReason) => void;
   onError?: (error: Error, what: string) => void;
@@ -205,128 +181,18 @@ interface SyncWaiter {
   resolve: () => void;
 }
 
-/** One record in the memory tail: where it sits on disk, and its bytes. */
-interface TailEntry {
-  seq: number;
-  offset: number;
-  data: Buffer;
-  timeMs: number;
-}
-
-/**
- * The just-written records, oldest first, capped by bytes (the oldest fall
- * off first). Only records this process wrote go in, in file order, so
- * entries of one segment are contiguous.
- */
-class MemoryTail {
-  private entries: (TailEntry | undefined)[] = [];
-  private start = 0;
-  private size = 0;
-
-  constructor(readonly maxBytes: number) {}
-
-  get length(): number {
-    return this.entries.length - this.start;
-  }
-
-  get bytes(): number {
-    return this.size;
-  }
-
-  /** The i-th entry from the oldest; i < length. */
-  at(i: number): TailEntry {
-    return this.entries[this.start + i]!;
-  }
-
-  push(entry: TailEntry): void {
-    if (this.maxBytes <= 0) return;
-    this.entries.push(entry);
-    this.size += entry.data.length;
-    while (this.size > this.maxBytes) this.dropOldest();
-  }
-
-  /** Drops the entries that start before (seq, offset): those are acknowledged or gone. */
-  trimBefore(seq: number, offset: number): void {
-    while (this.length > 0) {
-      const first = this.at(0);
-      if (first.seq > seq || (first.seq === seq && first.offset >= offset)) return;
-      this.dropOldest();
-    }
-  }
-
-  clear(): void {
-    this.entries = [];
-    this.start = 0;
-    this.size = 0;
-  }
-
-  private dropOldest(): void {
-    const entry = this.entries[this.start]!;
-    this.entries[this.start] = undefined;
-    this.start++;
-    this.size -= entry.data.length;
-    if (this.start === this.entries.length) {
-      this.entries = [];
-      this.start = 0;
-    } else if (this.start >= TAIL_COMPACT_MIN_SLOTS && this.start * 2 >= this.entries.length) {
-      this.entries = this.entries.slice(this.start);
-      this.start = 0;
-    }
-  }
-}
-
-/**
- * A batch served from the memory tail: `data` is the spooled bytes; the
- * lines and events are split and parsed only if someone asks (a transport
- * that needs objects, or setting the batch aside). Its lines were written by
- * this process, so none is corrupt.
- */
-class MemoryBatch implements SpoolBatch {
-  readonly corrupt = 0;
-  private splitLines: string[] | null = null;
-  private parsedEvents: CordonEvent[] | null = null;
-
-  constructor(
-    readonly seq: number,
-    readonly startOffset: number,
-    readonly endOffset: number,
-    readonly endLine: number,
-    readonly count: number,
-    readonly data: Buffer,
-  ) {}
-
-  get bytes(): number {
-    return this.data.length;
-  }
-
-  get lines(): string[] {
-    if (this.splitLines === null) {
-      const text = this.data.toString('utf8');
-      const lines: string[] = [];
-      let from = 0;
-      while (from < text.length) {
-        const nl = text.indexOf('\n', from);
-        const end = nl < 0 ? text.length : nl + 1;
-        lines.push(text.slice(from, end));
-        from = end;
-      }
-      this.splitLines = lines;
-    }
-    return this.splitLines;
-  }
-
-  get events(): CordonEvent[] {
-    this.parsedEvents ??= this.lines.map((line) => JSON.parse(line) as CordonEvent);
-    return this.parsedEvents;
-  }
-}
-
 interface ScanResult {
   size: number;
   lines: number;
   torn: boolean;
   firstTimeMs: number | null;
   linesBefore: number;
+}
+
+/** `next` (larger) holding a copy of `prev`. */
+function growTyped<T extends Uint32Array | Float64Array>(prev: T, next: T): T {
+  next.set(prev);
+  return next;
 }
 
 function segmentName(seq: number): string {
@@ -418,7 +284,12 @@ export class Spool {
   readonly dir: string;
   readonly maxBytes: number;
   readonly segmentMaxBytes: number;
-  private readonly queue: BoundedQueue<SpoolRecord>;
+  private readonly queue: LineQueue;
+  /** Queued lines are encoded here, then copied into a chunk of the exact size. */
+  private stage: Buffer = Buffer.allocUnsafeSlow(STAGE_INITIAL_BYTES);
+  /** Line ends and times of the chunk being cut; the tail gets exact-size copies. */
+  private scratchEnds = new Uint32Array(SCRATCH_INITIAL_LINES);
+  private scratchTimes = new Float64Array(SCRATCH_INITIAL_LINES);
   private readonly fsyncIntervalMs: number;
   private readonly fsyncEveryRecords: number;
   private readonly poisonedIds = new UlidFactory();
@@ -458,7 +329,7 @@ export class Spool {
     this.maxBytes = options.maxBytes;
     const bySize = Math.floor(options.maxBytes / SEGMENTS_PER_CAP);
     this.segmentMaxBytes = options.segmentMaxBytes ?? Math.max(MIN_SEGMENT_BYTES, Math.min(MAX_SEGMENT_BYTES, bySize));
-    this.queue = new BoundedQueue(options.queueCapacity ?? DEFAULT_SPOOL_QUEUE_CAPACITY);
+    this.queue = new LineQueue(options.queueCapacity ?? DEFAULT_SPOOL_QUEUE_CAPACITY);
     this.fsyncIntervalMs = options.fsyncIntervalMs ?? DEFAULT_FSYNC_INTERVAL_MS;
     this.fsyncEveryRecords = options.fsyncEveryRecords ?? DEFAULT_FSYNC_EVERY_RECORDS;
     this.writeDelayMs = options.writeDelayMs ?? DEFAULT_WRITE_DELAY_MS;
@@ -507,9 +378,14 @@ export class Spool {
     this.kick(); // records queued before open
   }
 
-  /** Queues one record for the disk; false (and counted) when the queue is full. Never waits. */
-  enqueue(record: SpoolRecord): boolean {
-    if (this.closing || !this.queue.push(record)) {
+  /**
+   * Queues one event for the disk: its JSON line ending with "\n" (shared
+   * with the audit log and other spools; strings are immutable) and its time,
+   * for the oldest-unsent age. False (and counted) when the queue is full.
+   * Never waits.
+   */
+  enqueue(line: string, timeMs: number): boolean {
+    if (this.closing || !this.queue.push(line, timeMs)) {
       this.counters.dropped++;
       return false;
     }
@@ -634,7 +510,7 @@ export class Spool {
     if (unackedLines > 0) {
       oldest = this.cursorTimeMs ?? cursorSeg?.firstTimeMs ?? this.segments.find((s) => s.firstTimeMs !== null)?.firstTimeMs ?? null;
     } else if (this.queue.length > 0) {
-      oldest = this.queue.peek()!.timeMs;
+      oldest = this.queue.peekTime();
     }
     return {
       queued: unackedLines + this.queue.length,
@@ -748,32 +624,33 @@ export class Spool {
       this.options.onError?.(asError(err), 'open-segment');
       return;
     }
-    const records: SpoolRecord[] = [];
-    const sizes: number[] = [];
-    let bytes = 0;
     const room = Math.max(0, this.segmentMaxBytes - head.size);
+    let ends = this.scratchEnds;
+    let times = this.scratchTimes;
+    let count = 0;
+    let bytes = 0;
     while (this.queue.length > 0) {
-      const next = this.queue.peek()!;
-      const n = recordBytes(next);
-      if (records.length > 0 && (bytes + n > CHUNK_MAX_BYTES || bytes + n > room)) break;
+      const line = this.queue.peekLine();
+      const worst = line.length * MAX_UTF8_BYTES_PER_UNIT;
+      if (bytes + worst > this.stage.length) this.growStage(bytes + worst, bytes);
+      const size = this.stage.write(line, bytes, 'utf8');
+      if (count > 0 && (bytes + size > CHUNK_MAX_BYTES || bytes + size > room)) break;
+      if (count === ends.length) {
+        ends = this.scratchEnds = growTyped(ends, new Uint32Array(ends.length * 2));
+        times = this.scratchTimes = growTyped(times, new Float64Array(times.length * 2));
+      }
+      times[count] = this.queue.peekTime();
+      bytes += size;
+      ends[count++] = bytes;
       this.queue.shift();
-      records.push(next);
-      sizes.push(n);
-      bytes += n;
     }
     if (bytes > this.maxBytes) {
-      this.lose(records.length, 'spool-full');
+      this.lose(count, 'spool-full');
       return;
     }
     this.enforceCap(bytes);
-    let data: Buffer;
-    try {
-      data = chunkOf(records, bytes);
-    } catch (err) {
-      this.lose(records.length, 'spool-write-error');
-      this.options.onError?.(asError(err), 'write');
-      return;
-    }
+    const data = Buffer.allocUnsafe(bytes);
+    this.stage.copy(data, 0, 0, bytes);
     try {
       await (this.options.writeData ?? writeFully)(head.handle!, data);
     } catch (err) {
@@ -781,24 +658,18 @@ export class Spool {
       await head.handle?.close().catch(() => undefined);
       head.handle = null;
       this.head = null;
-      this.lose(records.length, 'spool-write-error');
+      this.lose(count, 'spool-write-error');
       this.options.onError?.(asError(err), 'write');
       return;
     }
-    // Tail entries are views into the chunk just written (no copies).
-    let at = 0;
-    for (let i = 0; i < records.length; i++) {
-      const n = sizes[i]!;
-      this.tail.push({ seq: head.seq, offset: head.size + at, data: data.subarray(at, at + n), timeMs: records[i]!.timeMs });
-      at += n;
-    }
+    this.tail.push({ seq: head.seq, offset: head.size, data, ends: ends.slice(0, count), times: times.slice(0, count), first: 0 });
     head.size += bytes;
-    head.lines += records.length;
-    if (head.firstTimeMs === null) head.firstTimeMs = records[0]!.timeMs;
+    head.lines += count;
+    if (head.firstTimeMs === null) head.firstTimeMs = times[0]!;
     this.totalBytes += bytes;
-    this.totalLines += records.length;
-    this.writtenSeq += records.length;
-    this.counters.written += records.length;
+    this.totalLines += count;
+    this.writtenSeq += count;
+    this.counters.written += count;
     this.version++;
     for (const wake of this.dataWaiters.splice(0)) wake();
     if (this.writtenSeq - this.syncedSeq >= this.fsyncEveryRecords) this.fsyncDue = true;
@@ -1008,26 +879,18 @@ export class Spool {
    */
   private memoryBatch(maxEvents: number, maxBytes: number): SpoolBatch | null {
     this.trimTail();
-    if (this.tail.length === 0 || maxEvents < 1) return null;
-    const first = this.tail.at(0);
-    if (first.seq !== this.cursor.seq || first.offset !== this.cursor.offset) return null;
-    // As on disk: a first line longer than maxBytes widens the window by doubling until it fits.
-    let budget = Math.max(1, maxBytes);
-    while (budget < first.data.length) budget *= 2;
-    const parts: Buffer[] = [first.data];
-    let bytes = first.data.length;
-    let end = first.offset + first.data.length;
-    for (let i = 1; i < this.tail.length && parts.length < maxEvents; i++) {
-      const next = this.tail.at(i);
-      if (next.seq !== first.seq || next.offset !== end || bytes + next.data.length > budget) break;
-      parts.push(next.data);
-      bytes += next.data.length;
-      end += next.data.length;
-    }
-    this.cursorTimeMs = first.timeMs;
+    const found = this.tail.batchAt(this.cursor.seq, this.cursor.offset, maxEvents, maxBytes);
+    if (found === null) return null;
+    this.cursorTimeMs = found.firstTimeMs;
     this.counters.memoryBatches++;
-    const data = parts.length === 1 ? first.data : Buffer.concat(parts, bytes);
-    return new MemoryBatch(first.seq, first.offset, end, this.cursor.line + parts.length, parts.length, data);
+    return new MemoryBatch(this.cursor.seq, this.cursor.offset, found.end, this.cursor.line + found.count, found.count, found.data);
+  }
+
+  /** A stage that holds at least `bytes` (a line longer than the current stage), keeping the `used` bytes encoded so far. */
+  private growStage(bytes: number, used: number): void {
+    const next = Buffer.allocUnsafeSlow(Math.max(bytes, this.stage.length * 2));
+    this.stage.copy(next, 0, 0, used);
+    this.stage = next;
   }
 
   // ----- cursor file -----

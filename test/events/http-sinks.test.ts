@@ -154,7 +154,7 @@ t.test('http native: the body is exactly the spooled bytes', async (t) => {
   const events = stampedEvents(40, (i) => ALL_INPUTS[i % ALL_INPUTS.length]!.input());
   const spooled = events.map(asciiLine);
   t.ok(spooled.some((l, i) => l !== JSON.stringify(events[i]) + '\n'), 'some spooled lines differ from what JSON.stringify would write');
-  for (let i = 0; i < events.length; i++) spool.enqueue({ data: Buffer.from(spooled[i]!, 'utf8'), timeMs: Date.parse(events[i]!.time) });
+  for (let i = 0; i < events.length; i++) spool.enqueue(spooled[i]!, Date.parse(events[i]!.time));
   await spool.sync();
   const sender = new SinkSender({ name: 'raw', spool, transport, batchMaxEvents: 16 });
   sender.start();

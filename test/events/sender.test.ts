@@ -60,7 +60,7 @@ async function runAgainst(t: Test, script: CollectorScript, events: CordonEvent[
     random: () => 0.5,
     ...extra,
   });
-  for (const e of events) spool.enqueue({ data: Buffer.from(JSON.stringify(e) + '\n'), timeMs: Date.parse(e.time) });
+  for (const e of events) spool.enqueue(JSON.stringify(e) + '\n', Date.parse(e.time));
   await spool.sync();
   sender.start();
   const deadline = Date.now() + WAIT_LIMIT_MS;
@@ -243,7 +243,7 @@ async function drainWith(t: Test, transport: SinkTransport, events: CordonEvent[
   const spool = new Spool({ dir, maxBytes: 64 * 1024 * 1024 });
   await spool.open();
   t.teardown(() => spool.close());
-  for (const e of events) spool.enqueue({ data: Buffer.from(JSON.stringify(e) + '\n'), timeMs: Date.parse(e.time) });
+  for (const e of events) spool.enqueue(JSON.stringify(e) + '\n', Date.parse(e.time));
   await spool.sync();
   const sender = new SinkSender({ name: 'up', spool, transport, batchMaxEvents: 8 });
   during?.();
@@ -316,7 +316,7 @@ t.test('linger: a trickle of events goes out as a few POSTs, not one per event',
   const events = stampedEvents(40);
   // One event every ~10 ms for ~400 ms: without lingering each would be its own POST.
   for (const e of events) {
-    spool.enqueue({ data: Buffer.from(JSON.stringify(e) + '\n'), timeMs: Date.parse(e.time) });
+    spool.enqueue(JSON.stringify(e) + '\n', Date.parse(e.time));
     await new Promise((r) => setTimeout(r, 10));
   }
   const deadline = Date.now() + WAIT_LIMIT_MS;

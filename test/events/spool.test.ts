@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { Spool, WRITE_NOW_RECORDS } from '../../src/events/spool.js';
-import type { SpoolBatch, SpoolLossReason, SpoolOptions, SpoolRecord } from '../../src/events/spool.js';
+import type { SpoolBatch, SpoolLossReason, SpoolOptions } from '../../src/events/spool.js';
 import type { CordonEvent } from '../../src/events/types.js';
 import { ALL_INPUTS, stampedEvents } from '../helpers/event-fixtures.js';
 
@@ -21,8 +21,12 @@ async function tempDir(t: Test): Promise<string> {
   return dir;
 }
 
-function record(event: CordonEvent): SpoolRecord {
-  return { data: Buffer.from(JSON.stringify(event) + '\n'), timeMs: Date.parse(event.time) };
+function lineOf(event: CordonEvent): string {
+  return JSON.stringify(event) + '\n';
+}
+
+function enqueueEvent(spool: Spool, event: CordonEvent): boolean {
+  return spool.enqueue(lineOf(event), Date.parse(event.time));
 }
 
 interface Losses {
@@ -54,7 +58,7 @@ t.test('written events are read back in order and deleted once acked', async (t)
   const dir = await tempDir(t);
   const { spool } = await openSpool(dir, { segmentMaxBytes: 4096 });
   const events = stampedEvents(200);
-  for (const e of events) spool.enqueue(record(e));
+  for (const e of events) enqueueEvent(spool, e);
   await spool.sync();
   const stats = spool.stats();
   t.equal(stats.queued, 200, 'all 200 queued (unacknowledged)');
@@ -80,7 +84,7 @@ t.test('restart resumes from the persisted cursor (acked events are not re-read)
   let acked = 0;
   {
     const { spool } = await openSpool(dir, { segmentMaxBytes: 4096 });
-    for (const e of events) spool.enqueue(record(e));
+    for (const e of events) enqueueEvent(spool, e);
     await spool.sync();
     const first = await spool.readBatch(10, 1024 * 1024);
     await spool.ack(first!);
@@ -93,7 +97,7 @@ t.test('restart resumes from the persisted cursor (acked events are not re-read)
   t.equal(acked, 10, 'first batch held 10 events');
   t.equal(spool.stats().queued, 90, '90 unacknowledged after restart');
   const more = stampedEvents(5, (i) => ({ kind: 'daemon', action: 'start', message: `after restart ${i}`, policy: null }));
-  for (const e of more) spool.enqueue(record(e));
+  for (const e of more) enqueueEvent(spool, e);
   await spool.sync();
   const ids = await drain(spool);
   t.same(ids, [...events.slice(10), ...more].map((e) => e.id), 'resumes exactly after the acked batch, then the new events');
@@ -113,7 +117,7 @@ t.test('a torn last line (crash mid-write) is skipped and counted; corrupt lines
   t.same(ids, [events[0]!.id, events[1]!.id], 'the two whole events are delivered');
   t.equal(losses.total('spool-corrupt'), 1, 'the unparseable line is reported once');
   const next = stampedEvents(1, () => ({ kind: 'daemon', action: 'stop', message: 'new', policy: null }))[0]!;
-  spool.enqueue(record(next));
+  enqueueEvent(spool, next);
   await spool.sync();
   t.same(await drain(spool), [next.id], 'new events go to a fresh segment, not after the torn bytes');
   await spool.close();
@@ -124,7 +128,7 @@ t.test('a missing or garbled cursor file re-delivers from the oldest segment (ne
   const events = stampedEvents(10);
   {
     const { spool } = await openSpool(dir);
-    for (const e of events) spool.enqueue(record(e));
+    for (const e of events) enqueueEvent(spool, e);
     await spool.sync();
     await spool.close();
   }
@@ -140,7 +144,7 @@ t.test('cap: the oldest segments are dropped, counted and reported', async (t) =
   const { spool, losses } = await openSpool(dir, { maxBytes });
   const events = stampedEvents(2000);
   for (let i = 0; i < events.length; i++) {
-    spool.enqueue(record(events[i]!));
+    enqueueEvent(spool, events[i]!);
     if (i % 100 === 99) await spool.sync();
   }
   await spool.sync();
@@ -161,11 +165,11 @@ t.test('an in-flight batch whose segment the cap dropped is not acked over newer
   const dir = await tempDir(t);
   const { spool } = await openSpool(dir, { maxBytes: 64 * 1024 });
   const events = stampedEvents(2000);
-  spool.enqueue(record(events[0]!));
+  enqueueEvent(spool, events[0]!);
   await spool.sync();
   const inflight = await spool.readBatch(10, 1024 * 1024);
   t.ok(inflight !== null && spool.isCurrent(inflight), 'batch is current before the cap acts');
-  for (const e of events.slice(1)) spool.enqueue(record(e));
+  for (const e of events.slice(1)) enqueueEvent(spool, e);
   await spool.sync();
   t.notOk(spool.isCurrent(inflight!), 'batch is stale after its segment was dropped');
   const before = spool.stats().queued;
@@ -178,7 +182,7 @@ t.test('a poisoned batch is set aside with its metadata and acked', async (t) =>
   const dir = await tempDir(t);
   const { spool } = await openSpool(dir);
   const events = stampedEvents(5);
-  for (const e of events) spool.enqueue(record(e));
+  for (const e of events) enqueueEvent(spool, e);
   await spool.sync();
   const batch = (await spool.readBatch(2, 1024 * 1024))!;
   const file = await spool.setAside(batch, { sink: 'siem', status: 400, error: 'HTTP 400: bad' });
@@ -196,7 +200,7 @@ t.test('a full in-memory queue refuses (and counts) instead of waiting', async (
   const dir = await tempDir(t);
   const spool = new Spool({ dir, maxBytes: 64 * 1024 * 1024, queueCapacity: 5 });
   // Not opened: nothing drains the queue.
-  const results = stampedEvents(8).map((e) => spool.enqueue(record(e)));
+  const results = stampedEvents(8).map((e) => enqueueEvent(spool, e));
   t.same(results, [true, true, true, true, true, false, false, false], 'five accepted, three refused');
   t.equal(spool.stats().dropped, 3, 'three counted as dropped');
   await spool.open();
@@ -209,7 +213,7 @@ t.test('sync resolves only after the data is on disk', async (t) => {
   const dir = await tempDir(t);
   const { spool } = await openSpool(dir, { fsyncIntervalMs: 10_000 });
   const events = stampedEvents(50);
-  for (const e of events) spool.enqueue(record(e));
+  for (const e of events) enqueueEvent(spool, e);
   await spool.sync();
   const segs = (await readdir(dir)).filter((n) => n.endsWith('.seg'));
   let text = '';
@@ -224,7 +228,7 @@ t.test('segments left by an earlier run with a line appended by hand are still r
   await writeFile(join(dir, '000000000007.seg'), JSON.stringify(events[0]) + '\n' + JSON.stringify(events[1]) + '\n');
   await appendFile(join(dir, '000000000009.seg'), JSON.stringify(events[2]) + '\n');
   const { spool } = await openSpool(dir);
-  spool.enqueue(record(events[3]!));
+  enqueueEvent(spool, events[3]!);
   await spool.sync();
   t.same(await drain(spool), events.map((e) => e.id), 'old segments in order, then the new head');
   await spool.close();
@@ -261,7 +265,7 @@ async function compareMemoryWithDisk(t: Test, segmentMaxBytes: number, writes: n
   const events = mixedEvents(120);
   const perWrite = Math.ceil(events.length / writes);
   for (let w = 0; w < writes; w++) {
-    for (const e of events.slice(w * perWrite, (w + 1) * perWrite)) live.enqueue(record(e));
+    for (const e of events.slice(w * perWrite, (w + 1) * perWrite)) enqueueEvent(live, e);
     await live.sync();
   }
   // The same bytes in a second directory: a fresh spool there recovers them, so it can only read the disk.
@@ -323,21 +327,21 @@ t.test('memory tail: a reader behind by more than the tail cap reads the disk un
   const tailMax = 8 * 1024;
   const { spool } = await openSpool(dir, { memoryTailMaxBytes: tailMax });
   const events = mixedEvents(100);
-  const records = events.map(record);
-  for (const r of records) spool.enqueue(r);
+  const sizes = events.map((e) => Buffer.byteLength(lineOf(e)));
+  for (const e of events) enqueueEvent(spool, e);
   await spool.sync();
-  // The tail keeps the newest records that fit under its cap.
+  // The tail keeps the newest lines that fit under its cap (of one written chunk here).
   let inTail = 0;
   let tailBytes = 0;
-  for (let i = records.length - 1; i >= 0 && tailBytes + records[i]!.data.length <= tailMax; i--) {
-    tailBytes += records[i]!.data.length;
+  for (let i = sizes.length - 1; i >= 0 && tailBytes + sizes[i]! <= tailMax; i--) {
+    tailBytes += sizes[i]!;
     inTail++;
   }
-  t.ok(inTail > 0 && inTail < records.length, `the tail holds ${inTail} of ${records.length} records`);
+  t.ok(inTail > 0 && inTail < events.length, `the tail holds ${inTail} of ${events.length} records`);
   t.equal(spool.stats().memoryTailBytes, tailBytes, 'tail bytes are capped');
   const ids = await drain(spool, 1);
   t.same(ids, events.map((e) => e.id), 'every event, in order');
-  t.equal(spool.stats().diskBatches, records.length - inTail, 'the records that fell off the tail came from disk');
+  t.equal(spool.stats().diskBatches, events.length - inTail, 'the records that fell off the tail came from disk');
   t.equal(spool.stats().memoryBatches, inTail, 'the rest from memory');
   await spool.close();
 });
@@ -346,8 +350,8 @@ t.test('memory tail: acks trim it', async (t) => {
   const dir = await tempDir(t);
   const { spool } = await openSpool(dir, { segmentMaxBytes: 4096 });
   const events = mixedEvents(40);
-  const total = events.reduce((sum, e) => sum + record(e).data.length, 0);
-  for (const e of events) spool.enqueue(record(e));
+  const total = events.reduce((sum, e) => sum + Buffer.byteLength(lineOf(e)), 0);
+  for (const e of events) enqueueEvent(spool, e);
   await spool.sync();
   t.equal(spool.stats().memoryTailBytes, total, 'everything written is in the tail');
   const first = (await spool.readBatch(5, 1024 * 1024))!;
@@ -372,12 +376,12 @@ t.test('memory tail: cap drops (spool-full) still drop and count correctly', asy
   const maxBytes = 64 * 1024;
   const { spool, losses } = await openSpool(dir, { maxBytes });
   const events = mixedEvents(1500);
-  spool.enqueue(record(events[0]!));
+  enqueueEvent(spool, events[0]!);
   await spool.sync();
   const inflight = (await spool.readBatch(10, 1024 * 1024))!;
   t.equal(spool.stats().memoryBatches, 1, 'the in-flight batch came from memory');
   for (let i = 1; i < events.length; i++) {
-    spool.enqueue(record(events[i]!));
+    enqueueEvent(spool, events[i]!);
     if (i % 100 === 99) await spool.sync();
   }
   await spool.sync();
@@ -403,8 +407,8 @@ t.test('memory tail: a corrupt line in a recovered segment is still skipped and 
   const lines = events.map((e) => JSON.stringify(e) + '\n');
   await writeFile(join(dir, '000000000001.seg'), lines[0]! + '{"half": \n' + lines[1]!);
   const { spool, losses } = await openSpool(dir);
-  spool.enqueue(record(events[2]!));
-  spool.enqueue(record(events[3]!));
+  enqueueEvent(spool, events[2]!);
+  enqueueEvent(spool, events[3]!);
   await spool.sync();
   const recovered = (await spool.readBatch(100, 1024 * 1024))!;
   t.equal(recovered.count, 2, 'two valid lines in the recovered segment');
@@ -430,7 +434,7 @@ t.test('cursor persistence is coalesced: many acks, one file write; a crash re-d
   const cursorPath = join(dir, 'cursor.json');
   {
     const { spool } = await openSpool(dir, { cursorPersistDelayMs: CURSOR_DELAY_MS });
-    for (const e of events.slice(0, 30)) spool.enqueue(record(e));
+    for (const e of events.slice(0, 30)) enqueueEvent(spool, e);
     await spool.sync();
     const b1 = await spool.readBatch(10, 1024 * 1024);
     await spool.ack(b1!);
@@ -457,17 +461,11 @@ t.test('cursor persistence is coalesced: many acks, one file write; a crash re-d
   await reopened.spool.close();
 });
 
-t.test('records given as strings (multi-byte UTF-8) are spooled byte for byte like Buffer records, mixed in one chunk', async (t) => {
+t.test('lines with multi-byte UTF-8 (2-, 3- and 4-byte characters) are spooled byte for byte in one chunk', async (t) => {
   const dir = await tempDir(t);
   const events = stampedEvents(30, (i) => ({ kind: 'daemon', action: 'start', message: `ünïcødé ✓ ${i} 🛡`, policy: null }));
   const { spool } = await openSpool(dir, { writeDelayMs: 50 });
-  events.forEach((e, i) => {
-    const line = JSON.stringify(e) + '\n';
-    // Alternate: string with its byte length, string without, Buffer — all land in the same delayed chunk.
-    if (i % 3 === 0) spool.enqueue({ data: line, bytes: Buffer.byteLength(line), timeMs: Date.parse(e.time) });
-    else if (i % 3 === 1) spool.enqueue({ data: line, timeMs: Date.parse(e.time) });
-    else spool.enqueue(record(e));
-  });
+  for (const e of events) enqueueEvent(spool, e);
   await spool.sync();
   const expected = events.map((e) => JSON.stringify(e) + '\n').join('');
   const onDisk = await readFile(join(dir, '000000000001.seg'), 'utf8');
@@ -490,14 +488,14 @@ t.test('records that arrive during a write wait for the write delay (no loop of 
   const { spool } = await openSpool(dir, { writeDelayMs: 60_000, writeData });
   const events = mixedEvents(WRITE_NOW_RECORDS + 5);
   // A full queue is written at once, without the delay.
-  for (const e of events.slice(0, WRITE_NOW_RECORDS)) spool.enqueue(record(e));
+  for (const e of events.slice(0, WRITE_NOW_RECORDS)) enqueueEvent(spool, e);
   const writesReach = async (n: number): Promise<void> => {
     for (let i = 0; i < 400 && writes.length < n; i++) await new Promise((r) => setTimeout(r, 5));
   };
   await writesReach(1);
   t.equal(writes.length, 1, 'the full queue went to disk at once');
   // Five more arrive while that write is in flight.
-  for (const e of events.slice(WRITE_NOW_RECORDS)) spool.enqueue(record(e));
+  for (const e of events.slice(WRITE_NOW_RECORDS)) enqueueEvent(spool, e);
   const version = spool.dataVersion;
   writes[0]!.release();
   await spool.waitForData(version);
