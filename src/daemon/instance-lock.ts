@@ -11,24 +11,32 @@
  * name first, so the lock is never seen half-written. An existing lock is
  * honoured while its owner is alive; it is stale when its process is gone,
  * the machine rebooted since, or the pid now belongs to a process that
- * started later (pid reuse). A stale lock is renamed aside and removed only
- * if it is still the file that was judged (same inode), so two daemons
- * taking over one stale lock cannot both win. The remaining window needs
- * three daemons starting on one stale lock in the same instant.
+ * started later (pid reuse). Breaking a stale lock is arbitrated by
+ * mkdir(2) of a directory named after that lock's content: exactly one
+ * daemon may remove a given stale lock, after checking it is still that file
+ * (inode and content: inode numbers are reused at once), and a fresh lock
+ * can never carry a dead owner's content. So of any number of daemons
+ * starting on one stale lock, exactly one wins. A breaker that died leaves
+ * its directory; one older than BREAKER_STALE_MS is removed.
  *
  * A lock file that is a symlink or owned by another user is refused, as the
  * socket itself is: in a shared directory that name could be planted.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { uptime } from 'node:os';
 
 export const LOCK_FILE_MODE = 0o600;
 /** Where no boot id exists, boot times (now − uptime) this close are the same boot (clock steps move them). */
 export const BOOT_TIME_TOLERANCE_S = 120;
-/** Take-over rounds before giving up (each round ends in a win, a live owner, or a lost race retried). */
-const ACQUIRE_ATTEMPTS = 8;
+/** How long a start keeps trying while other daemons break the same stale lock. */
+export const ACQUIRE_TIMEOUT_MS = 5000;
+/** Pause between tries while another daemon breaks a stale lock. */
+const BREAK_WAIT_MS = 5;
+/** A breaker directory this old belongs to a daemon that died while breaking. */
+export const BREAKER_STALE_MS = 10_000;
+const BREAKER_NAME_HEX = 16;
 const LINUX_BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
 /** Field 22 of /proc/<pid>/stat (1-based): start time in clock ticks since boot. */
 const STAT_STARTTIME_INDEX = 19; // index in the fields after "(comm) "
@@ -198,6 +206,20 @@ function unlinkQuietly(path: string): void {
   }
 }
 
+/** Blocks the thread for `ms` (start-up only; acquiring is synchronous). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Removes a breaker directory left by a daemon that died while breaking a lock. */
+function removeIfAbandoned(breaker: string): void {
+  try {
+    if (Date.now() - statSync(breaker).mtimeMs > BREAKER_STALE_MS) rmdirSync(breaker);
+  } catch {
+    // gone already, or removed by another daemon
+  }
+}
+
 /** The lock's file, or null when there is none; refuses a symlink or a file of another user. */
 function inspect(path: string, host: LockHost): { stats: Stats; text: string; owner: LockOwner | null } | null {
   let stats: Stats;
@@ -239,7 +261,8 @@ export function acquireInstanceLock(path: string, options: AcquireOptions): Inst
   writeClaim(claim, mine);
   let tookOverFrom: LockOwner | null = null;
   try {
-    for (let attempt = 0; attempt < ACQUIRE_ATTEMPTS; attempt++) {
+    const deadline = Date.now() + ACQUIRE_TIMEOUT_MS;
+    while (Date.now() < deadline) {
       try {
         linkSync(claim, path);
         const stats = lstatSync(path);
@@ -256,27 +279,26 @@ export function acquireInstanceLock(path: string, options: AcquireOptions): Inst
       const found = inspect(path, host);
       if (found === null) continue; // released meanwhile
       if (ownerIsLive(found.owner, host)) throw new InstanceLockError(options.held(found.owner!), found.owner);
-      // Stale: move it aside, then make sure it was the file judged stale.
-      const aside = `${path}.${unique}.stale`;
+      // Stale: only the daemon that creates this lock's breaker directory may remove it.
+      const breaker = `${path}.break-${createHash('sha256').update(found.text).digest('hex').slice(0, BREAKER_NAME_HEX)}`;
       try {
-        renameSync(path, aside);
+        mkdirSync(breaker, { mode: 0o700 });
       } catch (err) {
-        if (code(err) === 'ENOENT') continue; // someone else moved it
-        throw err;
+        if (code(err) !== 'EEXIST') throw err;
+        removeIfAbandoned(breaker);
+        sleepSync(BREAK_WAIT_MS);
+        continue;
       }
-      if (isSameLock(aside, found.stats, found.text)) {
-        tookOverFrom = found.owner;
-      } else {
-        // A racer's fresh lock: put it back (unless a third daemon took the name meanwhile).
-        try {
-          linkSync(aside, path);
-        } catch (err) {
-          if (code(err) !== 'EEXIST') throw err;
+      try {
+        if (isSameLock(path, found.stats, found.text)) {
+          unlinkSync(path);
+          tookOverFrom = found.owner;
         }
+      } finally {
+        rmdirSync(breaker);
       }
-      unlinkQuietly(aside);
     }
-    throw new InstanceLockError(`could not take lock ${path}: it changed hands ${ACQUIRE_ATTEMPTS} times while starting`, null);
+    throw new InstanceLockError(`could not take lock ${path} within ${ACQUIRE_TIMEOUT_MS} ms: other daemons kept breaking it`, null);
   } finally {
     unlinkQuietly(claim);
   }

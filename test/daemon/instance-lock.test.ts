@@ -5,11 +5,12 @@
  */
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { acquireInstanceLock, BOOT_TIME_TOLERANCE_S, ownerIsLive, systemLockHost } from '../../src/daemon/instance-lock.js';
+import { acquireInstanceLock, BOOT_TIME_TOLERANCE_S, BREAKER_STALE_MS, ownerIsLive, systemLockHost } from '../../src/daemon/instance-lock.js';
 import type { LockHost, LockOwner } from '../../src/daemon/instance-lock.js';
 import { ensureBuilt, REPO_ROOT } from '../helpers/daemon.js';
 
@@ -18,7 +19,7 @@ const NOW_MS = Date.now();
 const OTHER_PID = 4242;
 const MY_PID = 1000;
 const RACERS = 8;
-const RACE_ROUNDS = 4;
+const RACE_ROUNDS = 8;
 const CHILD_TIMEOUT_MS = 20_000;
 
 function host(over: Partial<LockHost> = {}, alive: Map<number, number | null> = new Map([[OTHER_PID, 77]])): LockHost {
@@ -133,6 +134,21 @@ t.test('stale locks are taken over', async (t) => {
     t.same(leftovers(dir), [], `${name}: nothing left aside`);
     lock.release();
   }
+});
+
+t.test('a breaker directory left by a daemon that died while breaking the lock does not block the next start', async (t) => {
+  const dir = lockDir();
+  const path = join(dir, 'x.lock');
+  const text = `${JSON.stringify(owner({ pid: 31337 }))}\n`;
+  writeFileSync(path, text, { mode: 0o600 });
+  const breaker = `${path}.break-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+  mkdirSync(breaker);
+  const old = (Date.now() - BREAKER_STALE_MS - 60_000) / 1000;
+  utimesSync(breaker, old, old);
+  const lock = acquireInstanceLock(path, { held, host: host() });
+  t.equal(lock.tookOverFrom?.pid, 31337, 'the stale lock was taken over');
+  t.same(leftovers(dir), [], 'the abandoned breaker directory is gone');
+  lock.release();
 });
 
 t.test('release never removes a lock that is no longer ours', async (t) => {
