@@ -413,3 +413,15 @@ function atomic(path: string, text: string): void {
   writeFileSync(tmp, text);
   renameSync(tmp, path);
 }
+
+t.test('quick start: `npx cordon` runs the built binary from the checkout (its bin must be executable)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { REPO_ROOT, CLI_PATH, ensureBuilt } = await import('../helpers/daemon.js');
+  ensureBuilt();
+  t.ok((statSync(CLI_PATH).mode & 0o111) !== 0, 'dist/cli/main.js is executable (npm scripts chmod it after tsc)');
+  // As from a user's shell: without the npm_* variables of the npm process running the tests.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+  const r = spawnSync('npm', ['exec', '--offline', '--', 'cordon', '--version'], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 60_000 });
+  t.equal(r.status, 0, `npm exec cordon exits 0 (stderr: ${r.stderr.trim().slice(0, 300)})`);
+  t.match(r.stdout.trim(), /^\d+\.\d+\.\d+$/, 'and prints the version');
+});
