@@ -146,8 +146,8 @@ export class MemoryTail {
     let end = offset;
     for (let k = this.start; k < this.chunks.length && count < maxEvents; k++) {
       const c = this.chunks[k]!;
-      if (c.seq !== seq || c.offset + lineStart(c, k === this.start ? c.first : 0) !== end) break;
       const from = k === this.start ? c.first : 0;
+      if (c.seq !== seq || c.offset + lineStart(c, from) !== end) break;
       let i = from;
       while (i < c.ends.length && count < maxEvents && bytes + (c.ends[i]! - lineStart(c, i)) <= budget) {
         bytes += c.ends[i]! - lineStart(c, i);

@@ -25,8 +25,9 @@
  *
  * Memory tail: the chunks this process wrote last (their lines up to
  * MEMORY_TAIL_MAX_BYTES) are also kept in memory with their segment and
- * offset (spool-memory.ts: no object per event). A sender that keeps up reads its batch from there: no file read,
- * no JSON.parse (the batch's `data` is the spooled bytes, and `events` is
+ * offset (spool-memory.ts: no object per event). A sender that keeps up
+ * reads its batch from there: no file read, no JSON.parse (the batch's
+ * `data` is the spooled bytes, and `events` is
  * parsed only if a transport asks for objects). Re-reading and re-parsing
  * every line cost ~20 µs of main-thread CPU per event. A sender further
  * behind than the tail, or reading segments recovered at open(), reads the

@@ -5,10 +5,11 @@
  * daemon, including signed policies with keygen + policy sign.
  */
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { CLI_PATH, ensureBuilt, REPO_ROOT, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { startDnsResponder } from '../helpers/dns-responder.js';
 import { startEchoOrigin } from '../helpers/origins.js';
 import { connectTunnel } from '../helpers/proxy-client.js';
@@ -415,8 +416,6 @@ function atomic(path: string, text: string): void {
 }
 
 t.test('quick start: `npx cordon` runs the built binary from the checkout (its bin must be executable)', async (t) => {
-  const { spawnSync } = await import('node:child_process');
-  const { REPO_ROOT, CLI_PATH, ensureBuilt } = await import('../helpers/daemon.js');
   ensureBuilt();
   t.ok((statSync(CLI_PATH).mode & 0o111) !== 0, 'dist/cli/main.js is executable (npm scripts chmod it after tsc)');
   // As from a user's shell: without the npm_* variables of the npm process running the tests.

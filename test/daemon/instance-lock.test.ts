@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,7 +156,6 @@ t.test('release never removes a lock that is no longer ours', async (t) => {
   const lock = acquireInstanceLock(path, { held, host: host() });
   // Someone judged it stale and took it over (e.g. after a clock step); release must not delete theirs.
   const theirs = `${JSON.stringify(owner())}\n`;
-  const { unlinkSync } = await import('node:fs');
   unlinkSync(path);
   writeFileSync(path, theirs);
   lock.release();
