@@ -3,27 +3,60 @@
  * of chunks it wrote last, from which a sender that keeps up reads its
  * batches without touching the disk.
  *
- * Neither holds an object per event: under proxy load, objects that live
- * until the upstream acknowledges them outlive young-generation collections.
- * With a record, a tail entry and a Buffer view per event the sink cost the
- * proxy +11.8 % CPU per request; without them +8.1 %, in the same run
- * (bench/RESULTS.md). So queued lines are a ring of strings with a parallel
- * Float64Array of times, chunks are encoded into a reused stage (no joined
- * string), and the tail keeps one entry per written chunk: its bytes and
- * typed arrays of line ends and times.
+ * Neither holds an object per event. Under proxy load, whatever a sink keeps
+ * from one young-generation collection to the next is copied by it and then
+ * promoted, so the sink's cost showed up as a slower proxy, spread over
+ * every function, not in the spool's own code. With a record, a tail entry
+ * and a Buffer view per event the sink cost +11.8 % CPU per request; with
+ * the strings in a ring (the tail already one entry per chunk) +8–11 %; with
+ * each line encoded as it is queued +3–4 % (bench/RESULTS.md). So the queue
+ * holds the lines' UTF-8 bytes back to back with typed arrays of ends and
+ * times, and the tail keeps one entry per written chunk: its bytes and typed
+ * arrays of line ends and times.
  */
 import type { CordonEvent } from './types.js';
 
-/** Queued lines and their event times, oldest first; a full queue refuses. */
+/**
+ * The queue's bytes start in a buffer this big (or the byte cap, if
+ * smaller), which doubles as needed and is never shrunk. Under proxy load
+ * the sink cost +10–14 % CPU per request with a 256 KiB start and +3–6 %
+ * with 1 MiB, in alternating runs (bench/RESULTS.md); why is not
+ * established (the allocator's thresholds are the likely suspect). Keep it
+ * at least one chunk.
+ */
+const QUEUE_INITIAL_BYTES = 1024 * 1024;
+/** A UTF-16 code unit encodes to at most this many UTF-8 bytes. */
+const MAX_UTF8_BYTES_PER_UNIT = 3;
+
+/**
+ * Lines queued for the disk, oldest first, each UTF-8 encoded the moment it
+ * is queued, with its event time. Holding the encoded bytes instead of the
+ * strings means the queue keeps no young object alive until the writer runs;
+ * refuses (nothing stored) at `capacity` lines or `maxBytes` bytes.
+ *
+ * The lines sit back to back in one buffer; `ends` and `times` are indexed
+ * from `head`. Taking lines from the front only moves `head`; the rest is
+ * moved to the front when the end of the buffer or of the index is reached
+ * (the writer usually takes everything, which empties the queue for free).
+ */
 export class LineQueue {
-  private readonly lines: (string | undefined)[];
+  private buf: Buffer;
+  private readonly ends: Uint32Array;
   private readonly times: Float64Array;
   private head = 0;
   private size = 0;
+  /** Byte offset of the oldest line, and the end of the newest. */
+  private start = 0;
+  private used = 0;
 
-  constructor(readonly capacity: number) {
+  constructor(
+    readonly capacity: number,
+    readonly maxBytes: number,
+  ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new Error(`queue capacity must be a positive integer, got ${capacity}`);
-    this.lines = new Array<string | undefined>(capacity);
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new Error(`queue byte cap must be a positive integer, got ${maxBytes}`);
+    this.buf = Buffer.allocUnsafeSlow(Math.min(QUEUE_INITIAL_BYTES, maxBytes));
+    this.ends = new Uint32Array(capacity);
     this.times = new Float64Array(capacity);
   }
 
@@ -31,32 +64,82 @@ export class LineQueue {
     return this.size;
   }
 
-  /** false (and nothing stored) when full. */
+  /** Encoded bytes queued. */
+  get bytes(): number {
+    return this.used - this.start;
+  }
+
+  /** Encodes and queues `line`; false (and nothing stored) when full. */
   push(line: string, timeMs: number): boolean {
     if (this.size === this.capacity) return false;
-    const at = (this.head + this.size) % this.capacity;
-    this.lines[at] = line;
+    if (this.head + this.size === this.capacity) this.compact();
+    if (this.used + line.length * MAX_UTF8_BYTES_PER_UNIT > this.buf.length && !this.makeRoom(Buffer.byteLength(line, 'utf8'))) return false;
+    this.used += this.buf.write(line, this.used, 'utf8');
+    const at = this.head + this.size;
+    this.ends[at] = this.used;
     this.times[at] = timeMs;
     this.size++;
     return true;
   }
 
-  /** The oldest line; length > 0. */
-  peekLine(): string {
-    return this.lines[this.head]!;
+  /** Encoded size of the k-th oldest line; k < length. */
+  sizeAt(k: number): number {
+    const i = this.head + k;
+    return this.ends[i]! - (k === 0 ? this.start : this.ends[i - 1]!);
   }
 
-  /** The oldest line's time; length > 0. */
-  peekTime(): number {
-    return this.times[this.head]!;
+  /** Event time of the k-th oldest line; k < length. */
+  timeAt(k: number): number {
+    return this.times[this.head + k]!;
   }
 
-  /** Drops the oldest line. */
-  shift(): void {
-    if (this.size === 0) return;
-    this.lines[this.head] = undefined;
-    this.head = (this.head + 1) % this.capacity;
-    this.size--;
+  /** The `count` oldest lines' bytes as one Buffer of exactly their size, removed from the queue. */
+  take(count: number): Buffer {
+    const end = this.ends[this.head + count - 1]!;
+    const data = Buffer.allocUnsafe(end - this.start);
+    this.buf.copy(data, 0, this.start, end);
+    this.drop(count);
+    return data;
+  }
+
+  /** Removes the `count` oldest lines. */
+  drop(count: number): void {
+    const n = Math.min(count, this.size);
+    if (n <= 0) return;
+    this.start = this.ends[this.head + n - 1]!;
+    this.head += n;
+    this.size -= n;
+    if (this.size === 0) {
+      this.head = 0;
+      this.start = 0;
+      this.used = 0;
+    }
+  }
+
+  /** Room for `exact` more bytes within the cap: compacts, then grows the buffer if still short. */
+  private makeRoom(exact: number): boolean {
+    if (this.bytes + exact > this.maxBytes) return false;
+    this.compact();
+    if (this.used + exact > this.buf.length) {
+      const next = Buffer.allocUnsafeSlow(Math.min(this.maxBytes, Math.max(this.buf.length * 2, this.used + exact)));
+      this.buf.copy(next, 0, 0, this.used);
+      this.buf = next;
+    }
+    return true;
+  }
+
+  /** Moves the queued lines to the front of the buffer and of the index. */
+  private compact(): void {
+    if (this.head === 0 && this.start === 0) return;
+    const shift = this.start;
+    this.buf.copyWithin(0, shift, this.used);
+    for (let k = 0; k < this.size; k++) {
+      this.ends[k] = this.ends[this.head + k]! - shift;
+      this.times[k] = this.times[this.head + k]!;
+    }
+    this.used -= shift;
+    this.start = 0;
+    this.head = 0;
   }
 }
 

@@ -12,8 +12,8 @@
  * Writing: lines wait in a bounded in-memory queue (full → counted drop,
  * never a wait), up to DEFAULT_WRITE_DELAY_MS so that a trickle becomes one
  * write (lines that arrive while a write is in flight wait too, unless
- * WRITE_NOW_RECORDS are queued), and one writer encodes them into a reused
- * stage and appends them in chunks to the head segment;
+ * WRITE_NOW_RECORDS are queued), already UTF-8 encoded (spool-memory.ts),
+ * and one writer appends them in chunks to the head segment;
  * the head rolls at segmentMaxBytes. fsync is batched: at most every
  * fsyncIntervalMs, or at once after fsyncEveryRecords. `sync()` resolves when
  * everything queued before the call is written and fsynced.
@@ -48,6 +48,8 @@ import type { CordonEvent } from './types.js';
 import { UlidFactory } from './ulid.js';
 
 export const DEFAULT_SPOOL_QUEUE_CAPACITY = 65_536;
+/** Encoded bytes the write queue holds at most (a full queue drops and counts, never waits). */
+export const DEFAULT_SPOOL_QUEUE_MAX_BYTES = 64 * 1024 * 1024;
 /**
  * At most this long between a write and its fsync (a power loss can take
  * that much written data). Every fsync is a thread-pool round trip: with
@@ -89,19 +91,18 @@ const NEWLINE = 0x0a;
 const READ_RETRY_LIMIT = 64;
 /** Default cap of the memory tail per spool: enough for a sender that keeps up, small next to the disk spool. */
 export const MEMORY_TAIL_MAX_BYTES = 4 * 1024 * 1024;
-/** The stage chunks are encoded into starts this big and grows for a longer line. */
-const STAGE_INITIAL_BYTES = CHUNK_MAX_BYTES;
 /** Lines per chunk the scratch arrays hold before they double. */
 const SCRATCH_INITIAL_LINES = 1024;
-/** A UTF-16 code unit encodes to at most this many UTF-8 bytes. */
-const MAX_UTF8_BYTES_PER_UNIT = 3;
 
 export type SpoolLossReason = 'spool-full' | 'spool-torn' | 'spool-corrupt' | 'spool-write-error';
 
 export interface SpoolOptions {
   dir: string;
   maxBytes: number;
+  /** Lines the write queue holds at most; default DEFAULT_SPOOL_QUEUE_CAPACITY. */
   queueCapacity?: number;
+  /** Encoded bytes the write queue holds at most; default DEFAULT_SPOOL_QUEUE_MAX_BYTES. */
+  queueMaxBytes?: number;
   segmentMaxBytes?: number;
   fsyncIntervalMs?: number;
   fsyncEveryRecords?: number;
@@ -286,8 +287,6 @@ export class Spool {
   readonly maxBytes: number;
   readonly segmentMaxBytes: number;
   private readonly queue: LineQueue;
-  /** Queued lines are encoded here, then copied into a chunk of the exact size. */
-  private stage: Buffer = Buffer.allocUnsafeSlow(STAGE_INITIAL_BYTES);
   /** Line ends and times of the chunk being cut; the tail gets exact-size copies. */
   private scratchEnds = new Uint32Array(SCRATCH_INITIAL_LINES);
   private scratchTimes = new Float64Array(SCRATCH_INITIAL_LINES);
@@ -330,7 +329,7 @@ export class Spool {
     this.maxBytes = options.maxBytes;
     const bySize = Math.floor(options.maxBytes / SEGMENTS_PER_CAP);
     this.segmentMaxBytes = options.segmentMaxBytes ?? Math.max(MIN_SEGMENT_BYTES, Math.min(MAX_SEGMENT_BYTES, bySize));
-    this.queue = new LineQueue(options.queueCapacity ?? DEFAULT_SPOOL_QUEUE_CAPACITY);
+    this.queue = new LineQueue(options.queueCapacity ?? DEFAULT_SPOOL_QUEUE_CAPACITY, options.queueMaxBytes ?? DEFAULT_SPOOL_QUEUE_MAX_BYTES);
     this.fsyncIntervalMs = options.fsyncIntervalMs ?? DEFAULT_FSYNC_INTERVAL_MS;
     this.fsyncEveryRecords = options.fsyncEveryRecords ?? DEFAULT_FSYNC_EVERY_RECORDS;
     this.writeDelayMs = options.writeDelayMs ?? DEFAULT_WRITE_DELAY_MS;
@@ -511,7 +510,7 @@ export class Spool {
     if (unackedLines > 0) {
       oldest = this.cursorTimeMs ?? cursorSeg?.firstTimeMs ?? this.segments.find((s) => s.firstTimeMs !== null)?.firstTimeMs ?? null;
     } else if (this.queue.length > 0) {
-      oldest = this.queue.peekTime();
+      oldest = this.queue.timeAt(0);
     }
     return {
       queued: unackedLines + this.queue.length,
@@ -626,32 +625,29 @@ export class Spool {
       return;
     }
     const room = Math.max(0, this.segmentMaxBytes - head.size);
+    const queue = this.queue;
     let ends = this.scratchEnds;
     let times = this.scratchTimes;
     let count = 0;
     let bytes = 0;
-    while (this.queue.length > 0) {
-      const line = this.queue.peekLine();
-      const worst = line.length * MAX_UTF8_BYTES_PER_UNIT;
-      if (bytes + worst > this.stage.length) this.growStage(bytes + worst, bytes);
-      const size = this.stage.write(line, bytes, 'utf8');
+    while (count < queue.length) {
+      const size = queue.sizeAt(count);
       if (count > 0 && (bytes + size > CHUNK_MAX_BYTES || bytes + size > room)) break;
       if (count === ends.length) {
         ends = this.scratchEnds = growTyped(ends, new Uint32Array(ends.length * 2));
         times = this.scratchTimes = growTyped(times, new Float64Array(times.length * 2));
       }
-      times[count] = this.queue.peekTime();
+      times[count] = queue.timeAt(count);
       bytes += size;
       ends[count++] = bytes;
-      this.queue.shift();
     }
     if (bytes > this.maxBytes) {
+      queue.drop(count);
       this.lose(count, 'spool-full');
       return;
     }
     this.enforceCap(bytes);
-    const data = Buffer.allocUnsafe(bytes);
-    this.stage.copy(data, 0, 0, bytes);
+    const data = queue.take(count);
     try {
       await (this.options.writeData ?? writeFully)(head.handle!, data);
     } catch (err) {
@@ -785,7 +781,7 @@ export class Spool {
   }
 
   private loseQueued(count: number, reason: SpoolLossReason): void {
-    for (let i = 0; i < count; i++) this.queue.shift();
+    this.queue.drop(count);
     this.lose(count, reason);
   }
 
@@ -885,13 +881,6 @@ export class Spool {
     this.cursorTimeMs = found.firstTimeMs;
     this.counters.memoryBatches++;
     return new MemoryBatch(this.cursor.seq, this.cursor.offset, found.end, this.cursor.line + found.count, found.count, found.data);
-  }
-
-  /** A stage that holds at least `bytes` (a line longer than the current stage), keeping the `used` bytes encoded so far. */
-  private growStage(bytes: number, used: number): void {
-    const next = Buffer.allocUnsafeSlow(Math.max(bytes, this.stage.length * 2));
-    this.stage.copy(next, 0, 0, used);
-    this.stage = next;
   }
 
   // ----- cursor file -----

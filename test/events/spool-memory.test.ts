@@ -1,7 +1,8 @@
 /**
- * The spool's in-memory structures on their own: the line queue (FIFO with
- * times, refuses when full) and the memory tail of written chunks (batches
- * across chunks, the cap dropping single lines, trims inside a chunk).
+ * The spool's in-memory structures on their own: the line queue (encoded
+ * lines with times, FIFO, refuses at its line or byte cap) and the memory
+ * tail of written chunks (batches across chunks, the cap dropping single
+ * lines, trims inside a chunk).
  * test/events/spool.test.ts checks end to end that tail batches equal disk
  * batches byte for byte.
  */
@@ -26,22 +27,85 @@ function chunk(seq: number, offset: number, lines: string[], firstIndex = 0): Ta
 const A = ['a1\n', 'a22\n', 'a333\n']; // 3 + 4 + 5 = 12 bytes
 const B = ['b1\n', 'ü2\n']; // 3 + 4 = 7 bytes (ü is two bytes)
 
-t.test('line queue: first in, first out, with each line’s time; full refuses', async (t) => {
-  const q = new LineQueue(3);
-  t.ok(q.push('x\n', 1));
-  t.ok(q.push('y\n', 2));
-  t.ok(q.push('z\n', 3));
-  t.notOk(q.push('w\n', 4), 'a fourth line is refused, not stored');
-  t.equal(q.length, 3);
-  const seen: [string, number][] = [];
-  q.shift();
-  t.ok(q.push('v\n', 5), 'room again after a shift (the ring wraps)');
+/** Takes everything queued, line by line, as [text, time] pairs. */
+function drain(q: LineQueue): [string, number][] {
+  const out: [string, number][] = [];
   while (q.length > 0) {
-    seen.push([q.peekLine(), q.peekTime()]);
-    q.shift();
+    const time = q.timeAt(0);
+    out.push([q.take(1).toString('utf8'), time]);
   }
-  t.same(seen, [['y\n', 2], ['z\n', 3], ['v\n', 5]]);
-  t.throws(() => new LineQueue(0), /positive integer/);
+  return out;
+}
+
+t.test('line queue: first in, first out, with each line’s time and exact UTF-8 size', async (t) => {
+  const q = new LineQueue(8, 1024);
+  const lines = ['x\n', 'ü\n', '😀\n', '\ud800\n']; // 2, 3, 5 bytes; a lone surrogate becomes U+FFFD (3 bytes) + \n
+  lines.forEach((line, i) => t.ok(q.push(line, 10 + i)));
+  t.same([0, 1, 2, 3].map((k) => q.sizeAt(k)), [2, 3, 5, 4], 'sizes are UTF-8 bytes, not UTF-16 units');
+  t.equal(q.bytes, 14);
+  t.equal(q.timeAt(1), 11);
+  const two = q.take(2);
+  t.equal(two.toString('utf8'), 'x\nü\n', 'take returns the oldest lines back to back');
+  t.equal(two.length, 5, 'of exactly their size');
+  t.same(drain(q), [['😀\n', 12], ['\ufffd\n', 13]]);
+  t.equal(q.bytes, 0);
+});
+
+t.test('line queue: full by lines or by bytes refuses and stores nothing', async (t) => {
+  const byLines = new LineQueue(2, 1024);
+  t.ok(byLines.push('a\n', 1));
+  t.ok(byLines.push('b\n', 2));
+  t.notOk(byLines.push('c\n', 3), 'a third line is refused');
+  byLines.drop(1);
+  t.ok(byLines.push('d\n', 4), 'room again after the oldest is dropped');
+  t.same(drain(byLines), [['b\n', 2], ['d\n', 4]]);
+
+  const byBytes = new LineQueue(100, 10);
+  t.ok(byBytes.push('12345678\n', 1), '9 bytes fit under a 10-byte cap');
+  t.notOk(byBytes.push('ab\n', 2), 'a line that would pass the byte cap is refused');
+  t.equal(byBytes.length, 1);
+  t.ok(byBytes.push('\n', 3), 'one that fits exactly is taken');
+  t.notOk(new LineQueue(4, 10).push('x'.repeat(11), 1), 'a line longer than the cap is refused');
+  t.same(drain(byBytes), [['12345678\n', 1], ['\n', 3]]);
+
+  t.throws(() => new LineQueue(0, 10), /positive integer/);
+  t.throws(() => new LineQueue(10, 0), /positive integer/);
+});
+
+t.test('line queue: partial takes, compaction and growth keep every line intact and in order', async (t) => {
+  // A small cap and index force the buffer to compact, grow and wrap many
+  // times; a plain array of strings is the reference.
+  const q = new LineQueue(16, 300);
+  const model: [string, number][] = [];
+  let seed = 7;
+  const next = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  let refused = 0;
+  let taken = 0;
+  for (let step = 0; step < 5000; step++) {
+    if (next(3) > 0) {
+      const line = `${step}:${'é'.repeat(next(30))}${'z'.repeat(next(40))}\n`;
+      const fits = model.length < 16 && model.reduce((n, [l]) => n + Buffer.byteLength(l), 0) + Buffer.byteLength(line) <= 300;
+      if (q.push(line, step) !== fits) t.fail(`step ${step}: push should be ${fits ? 'accepted' : 'refused'} by the caps`);
+      if (fits) model.push([line, step]);
+      else refused++;
+    } else if (model.length > 0) {
+      const count = 1 + next(model.length);
+      const want = model.splice(0, count);
+      if (q.timeAt(0) !== want[0]![1]) t.fail(`step ${step}: oldest time ${q.timeAt(0)}, expected ${want[0]![1]}`);
+      if (next(2) === 0) {
+        const text = q.take(count).toString('utf8');
+        if (text !== want.map(([l]) => l).join('')) t.fail(`step ${step}: take ${count} returned other bytes`);
+        taken++;
+      } else q.drop(count);
+    }
+    if (q.length !== model.length) t.fail(`step ${step}: length ${q.length}, expected ${model.length}`);
+  }
+  t.ok(refused > 0, `the caps were reached (${refused} refused)`);
+  t.ok(taken > 100, `${taken} partial takes matched the reference`);
+  t.same(drain(q), model);
 });
 
 t.test('memory tail batches', async (t) => {
