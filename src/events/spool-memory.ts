@@ -93,12 +93,14 @@ export class LineQueue {
     return this.times[this.head + k]!;
   }
 
-  /** The `count` oldest lines' bytes as one Buffer of exactly their size, removed from the queue. */
+  /** The `count` oldest lines' bytes (all there are, if fewer) as one Buffer of exactly their size, removed from the queue. */
   take(count: number): Buffer {
-    const end = this.ends[this.head + count - 1]!;
+    const n = Math.min(count, this.size);
+    if (n <= 0) return Buffer.alloc(0);
+    const end = this.ends[this.head + n - 1]!;
     const data = Buffer.allocUnsafe(end - this.start);
     this.buf.copy(data, 0, this.start, end);
-    this.drop(count);
+    this.drop(n);
     return data;
   }
 

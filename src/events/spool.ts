@@ -641,6 +641,7 @@ export class Spool {
       bytes += size;
       ends[count++] = bytes;
     }
+    if (count === 0) return;
     if (bytes > this.maxBytes) {
       queue.drop(count);
       this.lose(count, 'spool-full');

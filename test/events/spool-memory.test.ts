@@ -49,6 +49,9 @@ t.test('line queue: first in, first out, with each line’s time and exact UTF-8
   t.equal(two.length, 5, 'of exactly their size');
   t.same(drain(q), [['😀\n', 12], ['\ufffd\n', 13]]);
   t.equal(q.bytes, 0);
+  t.equal(q.take(1).length, 0, 'taking from an empty queue gives no bytes');
+  t.ok(q.push('a\n', 20) && q.push('b\n', 21));
+  t.equal(q.take(5).toString('utf8'), 'a\nb\n', 'taking more than is queued gives what is there');
 });
 
 t.test('line queue: full by lines or by bytes refuses and stores nothing', async (t) => {
