@@ -21,11 +21,15 @@
  *
  * A lock file that is a symlink or owned by another user is refused, as the
  * socket itself is: in a shared directory that name could be planted.
+ * Claims left by daemons killed between writing and linking them (named
+ * after their pid) are removed by the next daemon that takes the lock, once
+ * their pid is gone.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { uptime } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 
 export const LOCK_FILE_MODE = 0o600;
 /** Where no boot id exists, boot times (now − uptime) this close are the same boot (clock steps move them). */
@@ -37,6 +41,9 @@ const BREAK_WAIT_MS = 5;
 /** A breaker directory this old belongs to a daemon that died while breaking. */
 export const BREAKER_STALE_MS = 10_000;
 const BREAKER_NAME_HEX = 16;
+/** Random bytes in a claim's name after the pid: `<lock>.<pid>.<hex>.claim`. */
+const CLAIM_RANDOM_BYTES = 6;
+const CLAIM_SUFFIX = /^(\d+)\.[0-9a-f]{12}\.claim$/;
 const LINUX_BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
 /** Field 22 of /proc/<pid>/stat (1-based): start time in clock ticks since boot. */
 const STAT_STARTTIME_INDEX = 19; // index in the fields after "(comm) "
@@ -198,6 +205,34 @@ function writeClaim(path: string, text: string): void {
   }
 }
 
+/**
+ * Removes `<lock>.<pid>.<hex>.claim` files whose pid is not this process and
+ * certainly gone: a daemon SIGKILLed between writing its claim and linking
+ * it leaves one. A live pid's claim may be a start in progress and stays.
+ */
+function removeDeadClaims(lockPath: string, host: LockHost): void {
+  const prefix = `${basename(lockPath)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(lockPath));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const match = CLAIM_SUFFIX.exec(name.slice(prefix.length));
+    if (match === null) continue;
+    const pid = Number(match[1]);
+    if (pid === host.pid || host.isAlive(pid)) continue;
+    const file = join(dirname(lockPath), name);
+    try {
+      if (lstatSync(file).isFile()) unlinkSync(file);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 function unlinkQuietly(path: string): void {
   try {
     unlinkSync(path);
@@ -255,7 +290,7 @@ export function acquireInstanceLock(path: string, options: AcquireOptions): Inst
     start_ticks: host.startTicks(host.pid),
     started_at: new Date().toISOString(),
   };
-  const unique = `${host.pid}.${randomBytes(6).toString('hex')}`;
+  const unique = `${host.pid}.${randomBytes(CLAIM_RANDOM_BYTES).toString('hex')}`;
   const claim = `${path}.${unique}.claim`;
   const mine = `${JSON.stringify(me)}\n`;
   writeClaim(claim, mine);
@@ -266,6 +301,7 @@ export function acquireInstanceLock(path: string, options: AcquireOptions): Inst
       try {
         linkSync(claim, path);
         const stats = lstatSync(path);
+        removeDeadClaims(path, host);
         return {
           path,
           tookOverFrom,

@@ -151,6 +151,20 @@ t.test('a breaker directory left by a daemon that died while breaking the lock d
   lock.release();
 });
 
+t.test('claims left by daemons killed before linking them are removed once their pid is gone', async (t) => {
+  const dir = lockDir();
+  const path = join(dir, 'x.lock');
+  const dead = 'x.lock.31337.0123456789ab.claim';
+  const live = `x.lock.${OTHER_PID}.ba9876543210.claim`;
+  const unrelated = 'y.lock.31337.0123456789ab.claim';
+  for (const name of [dead, live, unrelated]) writeFileSync(join(dir, name), '{}\n');
+  const lock = acquireInstanceLock(path, { held, host: host() });
+  t.notOk(readdirSync(dir).includes(dead), 'the claim of a pid that is gone is removed');
+  t.ok(readdirSync(dir).includes(live), 'the claim of a live pid stays (its start may be in progress)');
+  t.ok(readdirSync(dir).includes(unrelated), 'claims of another lock are not touched');
+  lock.release();
+});
+
 t.test('release never removes a lock that is no longer ours', async (t) => {
   const path = join(lockDir(), 'x.lock');
   const lock = acquireInstanceLock(path, { held, host: host() });
