@@ -93,15 +93,33 @@ export class LineQueue {
     return this.times[this.head + k]!;
   }
 
-  /** The `count` oldest lines' bytes (all there are, if fewer) as one Buffer of exactly their size, removed from the queue. */
-  take(count: number): Buffer {
-    const n = Math.min(count, this.size);
-    if (n <= 0) return Buffer.alloc(0);
-    const end = this.ends[this.head + n - 1]!;
-    const data = Buffer.allocUnsafe(end - this.start);
-    this.buf.copy(data, 0, this.start, end);
+  /** How many of the oldest lines fit in `limit` bytes; at least one when any is queued (a line longer than the limit goes alone). */
+  countWithin(limit: number): number {
+    let n = Math.min(1, this.size);
+    while (n < this.size && this.ends[this.head + n]! - this.start <= limit) n++;
+    return n;
+  }
+
+  /** Encoded bytes of the `count` oldest lines; count <= length. */
+  bytesOf(count: number): number {
+    return count <= 0 ? 0 : this.ends[this.head + count - 1]! - this.start;
+  }
+
+  /**
+   * The `count` oldest lines (all there are, if fewer), removed from the
+   * queue: their bytes as one Buffer of exactly their size, each line's end
+   * within it, and each line's time.
+   */
+  takeChunk(count: number): { data: Buffer; ends: Uint32Array; times: Float64Array } {
+    const n = Math.max(0, Math.min(count, this.size));
+    const from = this.start;
+    const data = Buffer.allocUnsafe(this.bytesOf(n));
+    this.buf.copy(data, 0, from, from + data.length);
+    const ends = this.ends.slice(this.head, this.head + n);
+    for (let i = 0; i < n; i++) ends[i] -= from;
+    const times = this.times.slice(this.head, this.head + n);
     this.drop(n);
-    return data;
+    return { data, ends, times };
   }
 
   /** Removes the `count` oldest lines. */

@@ -91,8 +91,6 @@ const NEWLINE = 0x0a;
 const READ_RETRY_LIMIT = 64;
 /** Default cap of the memory tail per spool: enough for a sender that keeps up, small next to the disk spool. */
 export const MEMORY_TAIL_MAX_BYTES = 4 * 1024 * 1024;
-/** Lines per chunk the scratch arrays hold before they double. */
-const SCRATCH_INITIAL_LINES = 1024;
 
 export type SpoolLossReason = 'spool-full' | 'spool-torn' | 'spool-corrupt' | 'spool-write-error';
 
@@ -192,11 +190,6 @@ interface ScanResult {
 }
 
 /** `next` (larger) holding a copy of `prev`. */
-function growTyped<T extends Uint32Array | Float64Array>(prev: T, next: T): T {
-  next.set(prev);
-  return next;
-}
-
 function segmentName(seq: number): string {
   return `${String(seq).padStart(12, '0')}.seg`;
 }
@@ -287,9 +280,6 @@ export class Spool {
   readonly maxBytes: number;
   readonly segmentMaxBytes: number;
   private readonly queue: LineQueue;
-  /** Line ends and times of the chunk being cut; the tail gets exact-size copies. */
-  private scratchEnds = new Uint32Array(SCRATCH_INITIAL_LINES);
-  private scratchTimes = new Float64Array(SCRATCH_INITIAL_LINES);
   private readonly fsyncIntervalMs: number;
   private readonly fsyncEveryRecords: number;
   private readonly poisonedIds = new UlidFactory();
@@ -626,29 +616,16 @@ export class Spool {
     }
     const room = Math.max(0, this.segmentMaxBytes - head.size);
     const queue = this.queue;
-    let ends = this.scratchEnds;
-    let times = this.scratchTimes;
-    let count = 0;
-    let bytes = 0;
-    while (count < queue.length) {
-      const size = queue.sizeAt(count);
-      if (count > 0 && (bytes + size > CHUNK_MAX_BYTES || bytes + size > room)) break;
-      if (count === ends.length) {
-        ends = this.scratchEnds = growTyped(ends, new Uint32Array(ends.length * 2));
-        times = this.scratchTimes = growTyped(times, new Float64Array(times.length * 2));
-      }
-      times[count] = queue.timeAt(count);
-      bytes += size;
-      ends[count++] = bytes;
-    }
+    const count = queue.countWithin(Math.min(CHUNK_MAX_BYTES, room));
     if (count === 0) return;
+    const bytes = queue.bytesOf(count);
     if (bytes > this.maxBytes) {
       queue.drop(count);
       this.lose(count, 'spool-full');
       return;
     }
     this.enforceCap(bytes);
-    const data = queue.take(count);
+    const { data, ends, times } = queue.takeChunk(count);
     try {
       await (this.options.writeData ?? writeFully)(head.handle!, data);
     } catch (err) {
@@ -660,7 +637,7 @@ export class Spool {
       this.options.onError?.(asError(err), 'write');
       return;
     }
-    this.tail.push({ seq: head.seq, offset: head.size, data, ends: ends.slice(0, count), times: times.slice(0, count), first: 0 });
+    this.tail.push({ seq: head.seq, offset: head.size, data, ends, times, first: 0 });
     head.size += bytes;
     head.lines += count;
     if (head.firstTimeMs === null) head.firstTimeMs = times[0]!;

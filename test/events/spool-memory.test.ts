@@ -32,7 +32,7 @@ function drain(q: LineQueue): [string, number][] {
   const out: [string, number][] = [];
   while (q.length > 0) {
     const time = q.timeAt(0);
-    out.push([q.take(1).toString('utf8'), time]);
+    out.push([q.takeChunk(1).data.toString('utf8'), time]);
   }
   return out;
 }
@@ -44,14 +44,14 @@ t.test('line queue: first in, first out, with each line’s time and exact UTF-8
   t.same([0, 1, 2, 3].map((k) => q.sizeAt(k)), [2, 3, 5, 4], 'sizes are UTF-8 bytes, not UTF-16 units');
   t.equal(q.bytes, 14);
   t.equal(q.timeAt(1), 11);
-  const two = q.take(2);
+  const two = q.takeChunk(2).data;
   t.equal(two.toString('utf8'), 'x\nü\n', 'take returns the oldest lines back to back');
   t.equal(two.length, 5, 'of exactly their size');
   t.same(drain(q), [['😀\n', 12], ['\ufffd\n', 13]]);
   t.equal(q.bytes, 0);
-  t.equal(q.take(1).length, 0, 'taking from an empty queue gives no bytes');
+  t.equal(q.takeChunk(1).data.length, 0, 'taking from an empty queue gives no bytes');
   t.ok(q.push('a\n', 20) && q.push('b\n', 21));
-  t.equal(q.take(5).toString('utf8'), 'a\nb\n', 'taking more than is queued gives what is there');
+  t.equal(q.takeChunk(5).data.toString('utf8'), 'a\nb\n', 'taking more than is queued gives what is there');
 });
 
 t.test('line queue: full by lines or by bytes refuses and stores nothing', async (t) => {
@@ -99,7 +99,7 @@ t.test('line queue: partial takes, compaction and growth keep every line intact 
       const want = model.splice(0, count);
       if (q.timeAt(0) !== want[0]![1]) t.fail(`step ${step}: oldest time ${q.timeAt(0)}, expected ${want[0]![1]}`);
       if (next(2) === 0) {
-        const text = q.take(count).toString('utf8');
+        const text = q.takeChunk(count).data.toString('utf8');
         if (text !== want.map(([l]) => l).join('')) t.fail(`step ${step}: take ${count} returned other bytes`);
         taken++;
       } else q.drop(count);
