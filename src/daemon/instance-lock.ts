@@ -43,7 +43,7 @@ export const BREAKER_STALE_MS = 10_000;
 const BREAKER_NAME_HEX = 16;
 /** Random bytes in a claim's name after the pid: `<lock>.<pid>.<hex>.claim`. */
 const CLAIM_RANDOM_BYTES = 6;
-const CLAIM_SUFFIX = /^(\d+)\.[0-9a-f]{12}\.claim$/;
+const CLAIM_NAME_SUFFIX = /^(\d+)\.([0-9a-f]+)\.claim$/;
 const LINUX_BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
 /** Field 22 of /proc/<pid>/stat (1-based): start time in clock ticks since boot. */
 const STAT_STARTTIME_INDEX = 19; // index in the fields after "(comm) "
@@ -205,13 +205,25 @@ function writeClaim(path: string, text: string): void {
   }
 }
 
+/** A fresh claim file name for `pid` beside `lockPath`: `<lock>.<pid>.<hex>.claim`. */
+function claimPath(lockPath: string, pid: number): string {
+  return `${lockPath}.${pid}.${randomBytes(CLAIM_RANDOM_BYTES).toString('hex')}.claim`;
+}
+
+/** The pid in a directory entry named by claimPath for `lockPath`, or null for any other name. */
+function claimPid(lockPath: string, name: string): number | null {
+  const prefix = `${basename(lockPath)}.`;
+  if (!name.startsWith(prefix)) return null;
+  const match = CLAIM_NAME_SUFFIX.exec(name.slice(prefix.length));
+  return match === null || match[2]!.length !== CLAIM_RANDOM_BYTES * 2 ? null : Number(match[1]);
+}
+
 /**
  * Removes `<lock>.<pid>.<hex>.claim` files whose pid is not this process and
  * certainly gone: a daemon SIGKILLed between writing its claim and linking
  * it leaves one. A live pid's claim may be a start in progress and stays.
  */
 function removeDeadClaims(lockPath: string, host: LockHost): void {
-  const prefix = `${basename(lockPath)}.`;
   let names: string[];
   try {
     names = readdirSync(dirname(lockPath));
@@ -219,11 +231,8 @@ function removeDeadClaims(lockPath: string, host: LockHost): void {
     return;
   }
   for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const match = CLAIM_SUFFIX.exec(name.slice(prefix.length));
-    if (match === null) continue;
-    const pid = Number(match[1]);
-    if (pid === host.pid || host.isAlive(pid)) continue;
+    const pid = claimPid(lockPath, name);
+    if (pid === null || pid === host.pid || host.isAlive(pid)) continue;
     const file = join(dirname(lockPath), name);
     try {
       if (lstatSync(file).isFile()) unlinkSync(file);
@@ -290,8 +299,7 @@ export function acquireInstanceLock(path: string, options: AcquireOptions): Inst
     start_ticks: host.startTicks(host.pid),
     started_at: new Date().toISOString(),
   };
-  const unique = `${host.pid}.${randomBytes(CLAIM_RANDOM_BYTES).toString('hex')}`;
-  const claim = `${path}.${unique}.claim`;
+  const claim = claimPath(path, host.pid);
   const mine = `${JSON.stringify(me)}\n`;
   writeClaim(claim, mine);
   let tookOverFrom: LockOwner | null = null;
