@@ -145,6 +145,8 @@ export interface CordonOptions {
   nodeArgs?: string[];
   /** Another build of the CLI entry point (default CORDON_MAIN), e.g. a patched copy to try a change. */
   main?: string;
+  /** Extra environment for the daemon, given its temp dir (e.g. for a file inside it). */
+  env?: (dir: string) => Record<string, string>;
 }
 
 export interface Cordon extends Peer {
@@ -189,7 +191,7 @@ export async function startCordon(opts: CordonOptions): Promise<Cordon> {
     writeFileSync(config, opts.configYaml);
     args.push('--config', config);
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CORDON_LOG_LEVEL: 'warn' }, cwd: dir });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CORDON_LOG_LEVEL: 'warn', ...opts.env?.(dir) }, cwd: dir });
   const output = collect(child);
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   let status: Record<string, unknown> | null = null;

@@ -50,6 +50,8 @@ async function main(): Promise<void> {
   // Re-read just before writing so a bench that finished meanwhile keeps its section.
   const latest = readSections();
   for (const [name, body] of produced) latest.set(name, body);
+  // A retired benchmark's section goes with it: figures nothing can re-run are not results.
+  for (const name of latest.keys()) if (!existsSync(join(SOURCE_DIR, `${name}.bench.ts`))) latest.delete(name);
   const header = '# Benchmark results\n\nWritten by `npm run bench` (bench/run.ts); each section is rewritten when its benchmark runs.\n\n';
   writeFileSync(RESULTS_PATH, header + [...latest.values()].join('\n'));
 }

@@ -1,8 +1,8 @@
 /**
  * What one upstream sink costs per event, in process CPU (all threads), at
  * the rate the proxy benchmark produces events (~5,000/s, a few per
- * millisecond), without the proxy: the wrk A/B in sink-overhead.bench.ts
- * mixes this cost with 10–25 % of host noise, this isolates it.
+ * millisecond), without the proxy: under proxy load (sink-pairs.bench.ts)
+ * the cost is a few per cent of the proxy's CPU, this isolates it.
  *
  * Three pipelines in this process, one at a time, in interleaved rounds:
  * audit log only; + an HTTP sink whose upstream is down (spool only, the
