@@ -38,6 +38,7 @@ import type { IngestStats } from './loopback-origin.js';
 import { BENCH_POLICY_YAML, CORDON_MAIN, LOOPBACK, canPin, cpuSeconds, makeTempDir, median, pinProcess, removeDir, runWrk, sleep, startCordon, startOrigin } from './proxy-harness.js';
 import type { Cordon, CordonOptions, Endpoint, Origin } from './proxy-harness.js';
 import { FLOOR_FILE_ENV, FLOOR_URL_ENV } from './sink-floor.js';
+import type { StatusResponse } from '../src/control/wire.js';
 import type { BenchResult } from './types.js';
 
 const DEFAULT_ROUNDS = 12;
@@ -114,7 +115,6 @@ interface PairResult {
 interface SinkSnapshot {
   lines: number;
   queued: number;
-  spooledBytes: number;
   dropped: number;
   allowed: number;
   eventsDropped: number;
@@ -122,11 +122,11 @@ interface SinkSnapshot {
 
 /** Status first, then the collector: an event acknowledged by the time status answered is already counted. */
 async function sinkSnapshot(origin: Origin, cordon: Cordon): Promise<SinkSnapshot> {
-  const status = (await cordon.status()) as { counters: { allowed: number }; events_dropped: number; sinks: { name: string; queued: number; spooled_bytes: number; dropped: number }[] };
+  const status = (await cordon.status()) as unknown as StatusResponse;
   const sink = status.sinks.find((x) => x.name === SINK_NAME);
   if (sink === undefined) throw new Error(`sink ${SINK_NAME} missing from cordon status`);
   const lines = await ingestLines(origin);
-  return { lines, queued: sink.queued, spooledBytes: sink.spooled_bytes, dropped: sink.dropped, allowed: status.counters.allowed, eventsDropped: status.events_dropped };
+  return { lines, queued: sink.queued, dropped: sink.dropped, allowed: status.counters.allowed, eventsDropped: status.events_dropped };
 }
 
 interface Summary {
