@@ -234,6 +234,20 @@ async function deliveryRound(origin: Origin, cordon: Cordon, linesAtStart: numbe
   };
 }
 
+/** Starts every daemon of a pair; if one fails, stops the others before rethrowing, so none is left pinned to the daemon core. */
+async function startAll(specs: readonly Spec[], start: (spec: Spec) => Promise<Cordon>): Promise<Cordon[]> {
+  const settled = await Promise.allSettled(specs.map(start));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed === undefined) return settled.map((r) => (r as PromiseFulfilledResult<Cordon>).value);
+  for (const r of settled) {
+    if (r.status === 'fulfilled') {
+      await r.value.stop();
+      removeDir(r.value.dir);
+    }
+  }
+  throw failed.reason;
+}
+
 /** Runs `rounds` rounds of every pair (rotating which goes first) and returns each pair's per-round ratios. */
 async function measurePairs(pairs: readonly [Spec, Spec][], rounds: number, seconds: number): Promise<PairResult[]> {
   if (!canPin(availableParallelism())) throw new Error('needs taskset and at least two cores');
@@ -256,7 +270,7 @@ async function measurePairs(pairs: readonly [Spec, Spec][], rounds: number, seco
         const posting = specs.filter((x) => x.sink !== 'none');
         const accounted = posting.length === 1 && posting[0]!.sink === 'http' ? specs.indexOf(posting[0]!) : -1;
         const linesAtStart = accounted >= 0 ? await ingestLines(origin) : 0;
-        const pair = await Promise.all(specs.map(start));
+        const pair = await startAll(specs, start);
         try {
           await Promise.all(pair.map((c) => load(c, WARMUP_S)));
           // No control-socket request until the load is over: a daemon's first one after warm-up deoptimizes Node's
