@@ -9,7 +9,8 @@
  * every function, not in the spool's own code. With a record, a tail entry
  * and a Buffer view per event the sink cost +11.8 % CPU per request; with
  * the strings in a ring (the tail already one entry per chunk) +8–11 %; with
- * each line encoded as it is queued +3–4 % (bench/RESULTS.md). So the queue
+ * each line encoded as it is queued +1.5–5 %, no more than a floor that only
+ * writes, fsyncs and posts the same lines (bench/RESULTS.md). So the queue
  * holds the lines' UTF-8 bytes back to back with typed arrays of ends and
  * times, and the tail keeps one entry per written chunk: its bytes and typed
  * arrays of line ends and times.

@@ -189,7 +189,6 @@ interface ScanResult {
   linesBefore: number;
 }
 
-/** `next` (larger) holding a copy of `prev`. */
 function segmentName(seq: number): string {
   return `${String(seq).padStart(12, '0')}.seg`;
 }
@@ -620,8 +619,7 @@ export class Spool {
     if (count === 0) return;
     const bytes = queue.bytesOf(count);
     if (bytes > this.maxBytes) {
-      queue.drop(count);
-      this.lose(count, 'spool-full');
+      this.loseQueued(count, 'spool-full');
       return;
     }
     this.enforceCap(bytes);
