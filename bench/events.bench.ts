@@ -6,13 +6,14 @@
  * the spool. The producer emits in bursts and yields to the event loop, as
  * the proxy does between connections.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EventPipeline } from '../src/events/pipeline.js';
 import type { SinkConfig } from '../src/events/sink-config.js';
 import type { EventInput } from '../src/events/types.js';
+import { dirUsage } from './proxy-harness.js';
 import type { BenchResult } from './types.js';
 
 const TARGET_EVENTS_PER_S = 50_000;
@@ -36,17 +37,6 @@ function decision(i: number): EventInput {
     session: { id: 's_4f2a9c', labels: { agent: 'claude-code', team: 'web' } },
     policy: { name: 'acme-engineering', revision: 42, digest: 'sha256:9c1e5b7f' },
   };
-}
-
-async function dirBytes(dir: string): Promise<{ bytes: number; files: number }> {
-  let bytes = 0;
-  let files = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    bytes += (await stat(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name))).size;
-    files++;
-  }
-  return { bytes, files };
 }
 
 interface Scenario {
@@ -84,7 +74,7 @@ async function runScenario(s: Scenario): Promise<Figures> {
     const cpu = process.cpuUsage(cpu0);
     const counters = pipeline.counters();
     await pipeline.close();
-    const spool = s.sinks.length > 0 ? await dirBytes(join(dir, 'spool')) : { bytes: 0, files: 0 };
+    const spool = s.sinks.length > 0 ? dirUsage(join(dir, 'spool')) : { bytes: 0, files: 0 };
     const audit = (await stat(join(dir, 'events.jsonl'))).size;
     return {
       eventsPerS: EVENTS / (elapsedMs / 1000),

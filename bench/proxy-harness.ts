@@ -7,7 +7,7 @@
  * and every child is killed by its own pid when the bench ends.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -541,6 +541,39 @@ export const BENCH_POLICY_YAML = [
   '            - "localhost"',
   '',
 ].join('\n');
+
+export interface DirUsage {
+  bytes: number;
+  files: number;
+}
+
+/** Bytes and number of the files under `dir` (0 if it is missing); files deleted while it looks are skipped. */
+export function dirUsage(dir: string): DirUsage {
+  const usage: DirUsage = { bytes: 0, files: 0 };
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return usage;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    try {
+      const st = statSync(path);
+      if (st.isDirectory()) {
+        const inner = dirUsage(path);
+        usage.bytes += inner.bytes;
+        usage.files += inner.files;
+      } else if (st.isFile()) {
+        usage.bytes += st.size;
+        usage.files++;
+      }
+    } catch {
+      // deleted while we looked (a segment the sender finished)
+    }
+  }
+  return usage;
+}
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });

@@ -30,12 +30,11 @@
  * cost in the same rounds. ROUNDS (default 12) and SECS (default 4) set the
  * rounds and the measured seconds per round. Traffic stays on loopback.
  */
-import { readdirSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { IngestStats } from './loopback-origin.js';
-import { BENCH_POLICY_YAML, CORDON_MAIN, LOOPBACK, canPin, cpuSeconds, makeTempDir, median, pinProcess, removeDir, runWrk, sleep, startCordon, startOrigin } from './proxy-harness.js';
+import { BENCH_POLICY_YAML, CORDON_MAIN, LOOPBACK, canPin, cpuSeconds, dirUsage, makeTempDir, median, pinProcess, removeDir, runWrk, sleep, startCordon, startOrigin } from './proxy-harness.js';
 import type { Cordon, CordonOptions, Endpoint, Origin } from './proxy-harness.js';
 import { FLOOR_FILE_ENV, FLOOR_URL_ENV } from './sink-floor.js';
 import type { StatusResponse } from '../src/control/wire.js';
@@ -176,30 +175,11 @@ interface SpoolDiskUse {
   last: number;
 }
 
-function dirBytes(dir: string): number {
-  let total = 0;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return 0;
-  }
-  for (const name of names) {
-    try {
-      const st = statSync(join(dir, name));
-      total += st.isDirectory() ? dirBytes(join(dir, name)) : st.size;
-    } catch {
-      // a segment deleted while we looked
-    }
-  }
-  return total;
-}
-
 /** Samples a spool directory's size every SPOOL_SAMPLE_MS until stopped (from this process: the daemons do nothing for it). */
 function sampleSpool(dir: string): () => SpoolDiskUse {
   const use: SpoolDiskUse = { peak: 0, last: 0 };
   const sample = (): void => {
-    use.last = dirBytes(dir);
+    use.last = dirUsage(dir).bytes;
     use.peak = Math.max(use.peak, use.last);
   };
   const timer = setInterval(sample, SPOOL_SAMPLE_MS);
